@@ -1,0 +1,147 @@
+#include "engine/compiled_model.h"
+
+#include "absl/strings/str_cat.h"
+#include "engine/passes/passes.h"
+#include "engine/status_macros.h"
+
+namespace qs {
+
+CompiledModel::CompiledModel(Graph graph, const CompileOptions& options)
+    : graph_(std::move(graph)),
+      options_(options),
+      engine_(dnnl::engine::kind::cpu, 0),
+      weights_(engine_) {}
+
+absl::StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Compile(
+    Graph graph, const CompileOptions& options) {
+  if (options.optimize) {
+    dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    RETURN_IF_ERROR(RunDefaultPasses(graph, engine));
+  }
+  auto model = std::unique_ptr<CompiledModel>(new CompiledModel(std::move(graph), options));
+  // Compile once with every dynamic dim set to 1: this checks shapes and
+  // op attributes for the whole graph at load time, not at first request.
+  std::vector<Shape> shapes;
+  for (const auto& in : model->graph_.inputs) {
+    Shape s = in.shape;
+    for (auto& d : s) d = d < 0 ? 1 : d;
+    shapes.push_back(s);
+  }
+  ASSIGN_OR_RETURN(auto plan, model->PlanFor(shapes));
+  model->outputs_ = model->graph_.outputs;
+  for (size_t i = 0; i < model->outputs_.size(); ++i) {
+    model->outputs_[i].dtype = plan->output_types()[i].dtype;
+    Shape s = plan->output_types()[i].shape;
+    // Output dims that follow a dynamic input batch stay dynamic.
+    bool dynamic_batch = !model->graph_.inputs.empty() &&
+                         !model->graph_.inputs[0].shape.empty() &&
+                         model->graph_.inputs[0].shape[0] < 0;
+    if (dynamic_batch && !s.empty()) s[0] = -1;
+    model->outputs_[i].shape = s;
+  }
+  return model;
+}
+
+absl::Status CompiledModel::ValidateInputs(const std::vector<Tensor>& inputs) const {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ValueInfo& want = graph_.inputs[i];
+    const Tensor& t = inputs[i];
+    if (t.dtype() != want.dtype) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", want.name, "': datatype ", DataTypeName(t.dtype()), ", expected ",
+          DataTypeName(want.dtype)));
+    }
+    bool ok = t.rank() == static_cast<int64_t>(want.shape.size());
+    for (size_t d = 0; ok && d < want.shape.size(); ++d) {
+      ok = want.shape[d] < 0 || want.shape[d] == t.shape()[d];
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", want.name, "': shape ", ShapeToString(t.shape()), ", expected ",
+          ShapeToString(want.shape), " (? = any size)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Tensor>> CompiledModel::Run(const NamedTensors& inputs) const {
+  std::vector<Tensor> ordered(graph_.inputs.size());
+  std::vector<bool> seen(graph_.inputs.size(), false);
+  for (const auto& [name, tensor] : inputs) {
+    size_t i = 0;
+    while (i < graph_.inputs.size() && graph_.inputs[i].name != name) ++i;
+    if (i == graph_.inputs.size()) {
+      std::string names;
+      for (const auto& in : graph_.inputs) names += (names.empty() ? "'" : ", '") + in.name + "'";
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", name, "' is not an input of the model (inputs: ", names, ")"));
+    }
+    if (seen[i]) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", name, "' is given twice"));
+    }
+    seen[i] = true;
+    ordered[i] = tensor;
+  }
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (!seen[i]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", graph_.inputs[i].name, "' is missing"));
+    }
+  }
+  return RunOrdered(std::move(ordered));
+}
+
+absl::StatusOr<std::vector<Tensor>> CompiledModel::RunOrdered(
+    std::vector<Tensor> inputs) const {
+  if (inputs.size() != graph_.inputs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model takes ", graph_.inputs.size(), " inputs, got ", inputs.size()));
+  }
+  RETURN_IF_ERROR(ValidateInputs(inputs));
+  std::vector<Shape> shapes;
+  for (const auto& t : inputs) shapes.push_back(t.shape());
+  ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, PlanFor(shapes));
+  std::unique_ptr<RunContext> ctx = AcquireContext();
+  auto result = plan->Execute(std::move(inputs), *ctx);
+  ReleaseContext(std::move(ctx));
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<const Plan>> CompiledModel::PlanFor(
+    const std::vector<Shape>& shapes) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(shapes);
+    if (it != plans_.end()) return it->second;
+  }
+  // Built outside the lock: two threads may race to build the same plan;
+  // both results are equivalent and the first one inserted wins.
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> built,
+                   Plan::Build(graph_, shapes, options_.limits, engine_, weights_));
+  std::shared_ptr<const Plan> plan = std::move(built);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (plans_.size() < options_.max_cached_plans) {
+    auto [it, inserted] = plans_.emplace(shapes, plan);
+    return it->second;
+  }
+  return plan;
+}
+
+std::unique_ptr<RunContext> CompiledModel::AcquireContext() const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_contexts_.empty()) {
+      auto ctx = std::move(idle_contexts_.back());
+      idle_contexts_.pop_back();
+      return ctx;
+    }
+  }
+  return std::make_unique<RunContext>(engine_);
+}
+
+void CompiledModel::ReleaseContext(std::unique_ptr<RunContext> ctx) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_contexts_.push_back(std::move(ctx));
+}
+
+}  // namespace qs

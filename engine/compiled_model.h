@@ -1,0 +1,64 @@
+// A model ready to serve: imported, optimized by graph passes, validated by
+// compiling it for batch 1, with its weights packed for oneDNN.
+//
+// Immutable after Compile and safe to Run from many threads at once: each
+// run takes its own RunContext (stream + scratchpad) from a pool, and plans
+// for new input shapes (e.g. a new batch size) are built once and cached.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/graph.h"
+#include "engine/plan.h"
+
+namespace qs {
+
+struct CompileOptions {
+  bool optimize = true;  // run graph passes (fusions, folding)
+  PlanLimits limits;
+  // Plans cached per distinct input-shape set; more are built per run.
+  size_t max_cached_plans = 64;
+};
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class CompiledModel {
+ public:
+  static absl::StatusOr<std::unique_ptr<CompiledModel>> Compile(
+      Graph graph, const CompileOptions& options = {});
+
+  // Inputs by name (any order; every graph input exactly once). Returns the
+  // graph outputs in order. Errors name the offending input.
+  absl::StatusOr<std::vector<Tensor>> Run(const NamedTensors& inputs) const;
+  // Inputs in graph-input order.
+  absl::StatusOr<std::vector<Tensor>> RunOrdered(std::vector<Tensor> inputs) const;
+
+  const Graph& graph() const { return graph_; }
+  const std::vector<ValueInfo>& inputs() const { return graph_.inputs; }
+  const std::vector<ValueInfo>& outputs() const { return outputs_; }
+  // Bytes of constant weights as stored (after folding).
+  int64_t weight_bytes() const { return graph_.InitializerBytes(); }
+
+ private:
+  CompiledModel(Graph graph, const CompileOptions& options);
+  absl::Status ValidateInputs(const std::vector<Tensor>& inputs) const;
+  absl::StatusOr<std::shared_ptr<const Plan>> PlanFor(const std::vector<Shape>& shapes) const;
+  std::unique_ptr<RunContext> AcquireContext() const;
+  void ReleaseContext(std::unique_ptr<RunContext> ctx) const;
+
+  const Graph graph_;
+  const CompileOptions options_;
+  std::vector<ValueInfo> outputs_;  // with shapes/dtypes from the batch-1 plan
+  dnnl::engine engine_;
+  mutable WeightCache weights_;
+  mutable std::mutex mu_;
+  mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans_;  // guarded by mu_
+  mutable std::vector<std::unique_ptr<RunContext>> idle_contexts_;           // guarded by mu_
+};
+
+}  // namespace qs

@@ -1,0 +1,78 @@
+// The contract between the compiler and each op implementation.
+//
+// An op is described by an OpDef (ops/op_registry.h): a shape-inference
+// function and a kernel builder. A Kernel is built once per plan (a concrete
+// set of input shapes), is immutable afterwards and may run on many threads
+// at once; everything mutable lives in the RunContext of one run.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/graph.h"
+#include "engine/tensor.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace qs {
+
+class WeightCache;
+
+// Per-run mutable state: a oneDNN stream and a scratchpad (primitives are
+// created with scratchpad_mode::user, so they never share one).
+class RunContext {
+ public:
+  explicit RunContext(const dnnl::engine& engine);
+  dnnl::stream& stream() { return stream_; }
+  const dnnl::engine& engine() const { return engine_; }
+  // A buffer of at least `bytes`, valid until the next call.
+  void* Scratchpad(size_t bytes);
+
+ private:
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::shared_ptr<std::byte> scratch_;
+  size_t scratch_bytes_ = 0;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Fills `outputs` (one per node output). Inputs are never modified.
+  virtual absl::Status Run(std::span<const Tensor> inputs,
+                           std::span<Tensor> outputs, RunContext& ctx) const = 0;
+};
+
+// What shape inference and kernel builders see of a node.
+struct OpContext {
+  const Node& node;
+  int64_t opset = 0;
+  std::vector<Shape> in_shapes;
+  std::vector<DataType> in_dtypes;
+  // Constant value of each input, or nullptr if it is computed at run time.
+  std::vector<const Tensor*> constants;
+
+  // Filled for builders only (after shape inference).
+  std::vector<Shape> out_shapes;
+  std::vector<DataType> out_dtypes;
+  const dnnl::engine* engine = nullptr;
+  WeightCache* weights = nullptr;
+
+  size_t num_inputs() const { return node.inputs.size(); }
+  bool has_input(size_t i) const { return node.HasInput(i); }
+  const Tensor* constant(size_t i) const {
+    return i < constants.size() ? constants[i] : nullptr;
+  }
+};
+
+struct TypedShape {
+  DataType dtype = DataType::kFloat32;
+  Shape shape;
+};
+
+using InferFn = absl::StatusOr<std::vector<TypedShape>> (*)(const OpContext&);
+using BuildFn = absl::StatusOr<std::unique_ptr<Kernel>> (*)(const OpContext&);
+
+}  // namespace qs

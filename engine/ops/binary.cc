@@ -1,0 +1,100 @@
+// Add, Sub, Mul, Div with NumPy broadcasting on oneDNN binary.
+#include "absl/strings/str_cat.h"
+#include "engine/ops/broadcast.h"
+#include "engine/ops/dnnl_util.h"
+#include "engine/ops/op_registry.h"
+#include "engine/status_macros.h"
+
+namespace qs {
+namespace {
+
+using dnnl::memory;
+
+absl::Status CheckFloat(const OpContext& c) {
+  for (size_t i = 0; i < c.in_dtypes.size(); ++i) {
+    if (c.in_dtypes[i] != DataType::kFloat32) {
+      return absl::UnimplementedError(absl::StrCat(
+          c.node.Describe(), ": input ", i, " has type ", DataTypeName(c.in_dtypes[i]),
+          "; only float32 is supported"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<TypedShape>> InferBinary(const OpContext& c) {
+  RETURN_IF_ERROR(CheckFloat(c));
+  auto out = BroadcastShapes(c.in_shapes[0], c.in_shapes[1]);
+  if (!out.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(c.node.Describe(), ": ", out.status().message()));
+  }
+  return std::vector<TypedShape>{{DataType::kFloat32, *out}};
+}
+
+dnnl::algorithm AlgorithmFor(const std::string& op) {
+  if (op == "Add") return dnnl::algorithm::binary_add;
+  if (op == "Sub") return dnnl::algorithm::binary_sub;
+  if (op == "Mul") return dnnl::algorithm::binary_mul;
+  return dnnl::algorithm::binary_div;
+}
+
+class BinaryKernel : public Kernel {
+ public:
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext& ctx) const override {
+    out[0] = Tensor(DataType::kFloat32, out_shape_);
+    if (out[0].num_elements() == 0) return absl::OkStatus();
+    const Tensor* a = &in[swap_ ? 1 : 0];
+    const Tensor* b = &in[swap_ ? 0 : 1];
+    Tensor expanded;
+    if (expand_a_) {  // src0 must have the output's shape in oneDNN
+      expanded = Tensor(DataType::kFloat32, dims_);
+      BroadcastInto(*a, a->shape(), 1.f, expanded);
+      a = &expanded;
+    }
+    const auto& eng = ctx.engine();
+    step_.Execute({{DNNL_ARG_SRC_0, Wrap(dst_desc_, *a, eng)},
+                   {DNNL_ARG_SRC_1, Wrap(b_desc_, *b, eng)},
+                   {DNNL_ARG_DST, Wrap(dst_desc_, out[0], eng)}},
+                  ctx);
+    ctx.stream().wait();
+    return absl::OkStatus();
+  }
+
+  static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
+    auto k = std::make_unique<BinaryKernel>();
+    k->out_shape_ = c.out_shapes[0];
+    if (NumElements(k->out_shape_) == 0) return std::unique_ptr<Kernel>(std::move(k));
+    const size_t rank = std::max<size_t>(1, k->out_shape_.size());
+    k->dims_ = PadLeft(k->out_shape_, rank);
+    Shape a = PadLeft(c.in_shapes[0], rank), b = PadLeft(c.in_shapes[1], rank);
+    const bool commutative = c.node.op_type == "Add" || c.node.op_type == "Mul";
+    if (a != k->dims_ && b == k->dims_ && commutative) {
+      k->swap_ = true;
+      std::swap(a, b);
+    }
+    k->expand_a_ = a != k->dims_;
+    k->dst_desc_ = PlainDesc(k->dims_);
+    k->b_desc_ = PlainDesc(b);
+    dnnl::binary::desc d(AlgorithmFor(c.node.op_type), k->dst_desc_, k->b_desc_,
+                         k->dst_desc_);
+    dnnl::binary::primitive_desc pd(d, MakeAttr({}), *c.engine);
+    k->step_ = MakeStep<dnnl::binary::primitive_desc, dnnl::binary>(pd);
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+ private:
+  Shape out_shape_, dims_;
+  bool swap_ = false, expand_a_ = false;
+  memory::desc dst_desc_, b_desc_;
+  DnnlStep step_;
+};
+
+}  // namespace
+
+const OpDef kAddOp = {"Add", {}, InferBinary, BinaryKernel::Build};
+const OpDef kSubOp = {"Sub", {}, InferBinary, BinaryKernel::Build};
+const OpDef kMulOp = {"Mul", {}, InferBinary, BinaryKernel::Build};
+const OpDef kDivOp = {"Div", {}, InferBinary, BinaryKernel::Build};
+
+}  // namespace qs

@@ -1,0 +1,107 @@
+#include "engine/ops/dnnl_util.h"
+
+#include <cstring>
+
+namespace qs {
+
+dnnl::memory::data_type ToDnnl(DataType dtype) {
+  using dt = dnnl::memory::data_type;
+  switch (dtype) {
+    case DataType::kFloat32: return dt::f32;
+    case DataType::kUint8: return dt::u8;
+    case DataType::kInt8: return dt::s8;
+    case DataType::kInt32: return dt::s32;
+    default: return dt::undef;
+  }
+}
+
+dnnl::memory::dims RowMajorStrides(const Shape& shape) {
+  dnnl::memory::dims strides(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
+    strides[i] = strides[i + 1] * std::max<int64_t>(shape[i + 1], 1);
+  }
+  return strides;
+}
+
+dnnl::memory::desc PlainDesc(const Shape& shape, DataType dtype) {
+  Shape dims = shape.empty() ? Shape{1} : shape;
+  return dnnl::memory::desc(dims, ToDnnl(dtype), RowMajorStrides(dims));
+}
+
+dnnl::primitive_attr MakeAttr(const std::vector<FusedActivation>& fused) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (!fused.empty()) {
+    dnnl::post_ops ops;
+    for (const auto& act : fused) {
+      switch (act.kind) {
+        case FusedActivation::Kind::kRelu:
+          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+          break;
+        case FusedActivation::Kind::kLeakyRelu:
+          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, act.alpha, 0.f);
+          break;
+        case FusedActivation::Kind::kClip:
+          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, act.alpha, act.beta);
+          break;
+      }
+    }
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+void DnnlStep::Execute(std::unordered_map<int, dnnl::memory> args,
+                       RunContext& ctx) const {
+  size_t bytes = scratchpad.get_size();
+  if (bytes > 0) {
+    args.emplace(DNNL_ARG_SCRATCHPAD,
+                 dnnl::memory(scratchpad, ctx.engine(), ctx.Scratchpad(bytes)));
+  }
+  primitive.execute(ctx.stream(), args);
+}
+
+dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t,
+                  const dnnl::engine& engine) {
+  return dnnl::memory(desc, engine, const_cast<void*>(t.raw_data()));
+}
+
+dnnl::memory ReorderIfNeeded(const dnnl::memory& src, const dnnl::memory::desc& want,
+                             RunContext& ctx) {
+  if (src.get_desc() == want) return src;
+  dnnl::memory in = src;
+  dnnl::memory dst(want, ctx.engine());  // oneDNN owns this buffer
+  dnnl::reorder(in, dst).execute(ctx.stream(), in, dst);
+  return dst;
+}
+
+dnnl::memory WeightCache::Get(const std::string& key, const Tensor& plain,
+                              const dnnl::memory::desc& plain_desc,
+                              const dnnl::memory::desc& want) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& e : entries_) {
+    if (e.key == key && e.desc == want) return e.memory;
+  }
+  Entry entry{key, want, {}, {}};
+  dnnl::memory src(plain_desc, engine_, const_cast<void*>(plain.raw_data()));
+  if (plain_desc == want) {
+    entry.keep_alive = plain;
+    entry.memory = src;
+  } else {
+    entry.memory = dnnl::memory(want, engine_);
+    dnnl::stream s(engine_);
+    dnnl::reorder(src, entry.memory).execute(s, src, entry.memory);
+    s.wait();
+  }
+  entries_.push_back(entry);
+  return entry.memory;
+}
+
+int64_t WeightCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t total = 0;
+  for (const auto& e : entries_) total += e.desc.get_size();
+  return total;
+}
+
+}  // namespace qs

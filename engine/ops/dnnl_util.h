@@ -1,0 +1,82 @@
+// Small helpers shared by the oneDNN-backed kernels.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/graph.h"
+#include "engine/kernel.h"
+#include "engine/tensor.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace qs {
+
+dnnl::memory::data_type ToDnnl(DataType dtype);
+// A dense row-major descriptor for `shape` (rank 0 is treated as [1]).
+dnnl::memory::desc PlainDesc(const Shape& shape, DataType dtype = DataType::kFloat32);
+// Row-major strides of `shape`.
+dnnl::memory::dims RowMajorStrides(const Shape& shape);
+
+// Attributes every kernel uses: user scratchpad plus the node's fused
+// activations as eltwise post-ops.
+dnnl::primitive_attr MakeAttr(const std::vector<FusedActivation>& fused);
+
+// A built primitive with its scratchpad requirement.
+struct DnnlStep {
+  dnnl::primitive primitive;
+  dnnl::memory::desc scratchpad;
+
+  void Execute(std::unordered_map<int, dnnl::memory> args, RunContext& ctx) const;
+};
+
+template <typename PrimitiveDesc, typename Primitive>
+DnnlStep MakeStep(const PrimitiveDesc& pd) {
+  return DnnlStep{Primitive(pd), pd.scratchpad_desc()};
+}
+
+// Memory over a tensor's buffer (no copy). oneDNN never writes through src.
+dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t,
+                  const dnnl::engine& engine);
+
+// Reorders `src` (described by src_desc) into a new buffer laid out as `want`;
+// returns the src wrapper itself when the layouts already agree.
+dnnl::memory ReorderIfNeeded(const dnnl::memory& src, const dnnl::memory::desc& want,
+                             RunContext& ctx);
+
+// Constant weights reordered into the layout a primitive asked for, once per
+// compiled model and layout, shared by every plan (batch size) that uses them.
+class WeightCache {
+ public:
+  explicit WeightCache(dnnl::engine engine) : engine_(std::move(engine)) {}
+  dnnl::memory Get(const std::string& key, const Tensor& plain,
+                   const dnnl::memory::desc& plain_desc,
+                   const dnnl::memory::desc& want);
+  int64_t bytes() const;
+
+ private:
+  struct Entry {
+    std::string key;
+    dnnl::memory::desc desc;
+    dnnl::memory memory;
+    Tensor keep_alive;  // owns the buffer when no reorder was needed
+  };
+  dnnl::engine engine_;
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;  // guarded by mu_
+};
+
+// Runs `fn`, turning oneDNN exceptions into a status naming the node.
+template <typename Fn>
+auto CatchDnnl(const Node& node, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const dnnl::error& e) {
+    return absl::InvalidArgumentError(std::string("oneDNN rejected ") +
+                                      node.Describe() + ": " + e.what());
+  }
+}
+
+}  // namespace qs

@@ -1,0 +1,98 @@
+// Element-wise activations on oneDNN eltwise: Relu, LeakyRelu, Clip,
+// Sigmoid, Tanh. (Relu/LeakyRelu/Clip after Conv/Gemm/MatMul are usually
+// fused away by passes/fuse_activation.cc.)
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "engine/ops/dnnl_util.h"
+#include "engine/ops/eltwise_params.h"
+#include "engine/ops/op_registry.h"
+#include "engine/status_macros.h"
+
+namespace qs {
+
+absl::StatusOr<EltwiseParams> GetEltwiseParams(const Node& node,
+                                               const std::vector<const Tensor*>& consts,
+                                               int64_t opset) {
+  const std::string& op = node.op_type;
+  if (op == "Relu") return EltwiseParams{dnnl::algorithm::eltwise_relu, 0.f, 0.f};
+  if (op == "LeakyRelu") {
+    return EltwiseParams{dnnl::algorithm::eltwise_relu, node.GetFloat("alpha", 0.01f), 0.f};
+  }
+  if (op == "Sigmoid") return EltwiseParams{dnnl::algorithm::eltwise_logistic, 0.f, 0.f};
+  if (op == "Tanh") return EltwiseParams{dnnl::algorithm::eltwise_tanh, 0.f, 0.f};
+  if (op == "Clip") {
+    float lo = std::numeric_limits<float>::lowest();
+    float hi = std::numeric_limits<float>::max();
+    if (opset < 11) {
+      lo = node.GetFloat("min", lo);
+      hi = node.GetFloat("max", hi);
+    } else {
+      for (size_t i = 1; i <= 2; ++i) {
+        if (!node.HasInput(i)) continue;
+        const Tensor* t = i < consts.size() ? consts[i] : nullptr;
+        if (t == nullptr || t->num_elements() != 1) {
+          return absl::UnimplementedError(absl::StrCat(
+              node.Describe(), ": Clip ", i == 1 ? "min" : "max",
+              " must be a constant scalar"));
+        }
+        (i == 1 ? lo : hi) = static_cast<float>(t->ScalarAsDouble());
+      }
+    }
+    return EltwiseParams{dnnl::algorithm::eltwise_clip, lo, hi};
+  }
+  return absl::InvalidArgumentError(absl::StrCat(op, " is not an eltwise op"));
+}
+
+namespace {
+
+using dnnl::memory;
+
+absl::StatusOr<std::vector<TypedShape>> InferSameShape(const OpContext& c) {
+  if (c.in_dtypes[0] != DataType::kFloat32) {
+    return absl::UnimplementedError(absl::StrCat(
+        c.node.Describe(), ": input type ", DataTypeName(c.in_dtypes[0]),
+        " is not supported (float32 only)"));
+  }
+  return std::vector<TypedShape>{{DataType::kFloat32, c.in_shapes[0]}};
+}
+
+class EltwiseKernel : public Kernel {
+ public:
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext& ctx) const override {
+    out[0] = Tensor(DataType::kFloat32, in[0].shape());
+    if (in[0].num_elements() == 0) return absl::OkStatus();
+    memory src = Wrap(desc_, in[0], ctx.engine());
+    memory dst = Wrap(desc_, out[0], ctx.engine());
+    step_.Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, ctx);
+    ctx.stream().wait();
+    return absl::OkStatus();
+  }
+
+  static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
+    ASSIGN_OR_RETURN(EltwiseParams p, GetEltwiseParams(c.node, c.constants, c.opset));
+    auto k = std::make_unique<EltwiseKernel>();
+    k->desc_ = PlainDesc(c.in_shapes[0]);
+    if (NumElements(c.in_shapes[0]) == 0) return std::unique_ptr<Kernel>(std::move(k));
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, p.algorithm,
+                                  k->desc_, p.alpha, p.beta);
+    dnnl::eltwise_forward::primitive_desc pd(d, MakeAttr({}), *c.engine);
+    k->step_ = MakeStep<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(pd);
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+ private:
+  memory::desc desc_;
+  DnnlStep step_;
+};
+
+}  // namespace
+
+const OpDef kReluOp = {"Relu", {}, InferSameShape, EltwiseKernel::Build};
+const OpDef kLeakyReluOp = {"LeakyRelu", {}, InferSameShape, EltwiseKernel::Build};
+const OpDef kClipOp = {"Clip", {1, 2}, InferSameShape, EltwiseKernel::Build};
+const OpDef kSigmoidOp = {"Sigmoid", {}, InferSameShape, EltwiseKernel::Build};
+const OpDef kTanhOp = {"Tanh", {}, InferSameShape, EltwiseKernel::Build};
+
+}  // namespace qs

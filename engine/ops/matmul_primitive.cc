@@ -1,0 +1,66 @@
+#include "engine/ops/matmul_primitive.h"
+
+#include "engine/ops/broadcast.h"
+#include "engine/ops/dnnl_util.h"
+
+namespace qs {
+namespace {
+
+using dnnl::memory;
+
+class MatmulKernel : public Kernel {
+ public:
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext& ctx) const override {
+    Tensor dst_t(DataType::kFloat32, spec_.dst_dims);
+    if (spec_.c_input >= 0) {
+      BroadcastInto(in[spec_.c_input], spec_.c_shape, spec_.beta, dst_t);
+    }
+    const auto& eng = ctx.engine();
+    memory a = Wrap(a_desc_, in[0], eng);
+    memory b = Wrap(b_desc_, in[1], eng);
+    memory dst = Wrap(dst_desc_, dst_t, eng);
+    step_.Execute({{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, dst}},
+                  ctx);
+    ctx.stream().wait();
+    out[0] = dst_t.Reshaped(spec_.out_shape);
+    return absl::OkStatus();
+  }
+
+  MatmulSpec spec_;
+  memory::desc a_desc_, b_desc_, dst_desc_;
+  DnnlStep step_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Kernel>> BuildMatmulKernel(const OpContext& c,
+                                                          MatmulSpec spec) {
+  return CatchDnnl(c.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+    auto k = std::make_unique<MatmulKernel>();
+    k->a_desc_ = memory::desc(spec.a_dims, memory::data_type::f32, spec.a_strides);
+    k->b_desc_ = memory::desc(spec.b_dims, memory::data_type::f32, spec.b_strides);
+    k->dst_desc_ = PlainDesc(spec.dst_dims);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (spec.alpha != 1.f) attr.set_output_scales(0, {spec.alpha});
+    dnnl::post_ops ops;
+    if (spec.c_input >= 0) ops.append_sum(1.f);
+    dnnl::primitive_attr act = MakeAttr(c.node.fused_activations);
+    dnnl::post_ops act_ops = act.get_post_ops();
+    for (int i = 0; i < act_ops.len(); ++i) {
+      dnnl::algorithm alg;
+      float scale, alpha, beta;
+      act_ops.get_params_eltwise(i, scale, alg, alpha, beta);
+      ops.append_eltwise(scale, alg, alpha, beta);
+    }
+    attr.set_post_ops(ops);
+    dnnl::matmul::desc desc(k->a_desc_, k->b_desc_, k->dst_desc_);
+    dnnl::matmul::primitive_desc pd(desc, attr, *c.engine);
+    k->step_ = MakeStep<dnnl::matmul::primitive_desc, dnnl::matmul>(pd);
+    k->spec_ = std::move(spec);
+    return std::unique_ptr<Kernel>(std::move(k));
+  });
+}
+
+}  // namespace qs

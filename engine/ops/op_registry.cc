@@ -1,0 +1,46 @@
+#include "engine/ops/op_registry.h"
+
+#include <algorithm>
+
+namespace qs {
+
+extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
+    kConcatOp, kConvOp, kDivOp, kDropoutOp, kFlattenOp, kGemmOp,
+    kGlobalAveragePoolOp, kIdentityOp, kLeakyReluOp, kMatMulOp, kMaxPoolOp,
+    kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
+    kTransposeOp;
+
+namespace {
+const std::vector<const OpDef*>& AllOps() {
+  static const std::vector<const OpDef*> ops = {
+      &kAddOp,       &kAveragePoolOp, &kBatchNormalizationOp, &kClipOp,
+      &kConcatOp,    &kConvOp,        &kDivOp,                &kDropoutOp,
+      &kFlattenOp,   &kGemmOp,        &kGlobalAveragePoolOp,  &kIdentityOp,
+      &kLeakyReluOp, &kMatMulOp,      &kMaxPoolOp,            &kMulOp,
+      &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
+      &kSubOp,       &kTanhOp,        &kTransposeOp};
+  return ops;
+}
+}  // namespace
+
+const OpDef* FindOp(std::string_view op_type) {
+  for (const OpDef* op : AllOps()) {
+    if (op_type == op->op_type) return op;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> SupportedOps() {
+  std::vector<std::string> names;
+  for (const OpDef* op : AllOps()) names.emplace_back(op->op_type);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string SupportedOpsList() {
+  std::string s;
+  for (const auto& name : SupportedOps()) s += (s.empty() ? "" : ", ") + name;
+  return s;
+}
+
+}  // namespace qs

@@ -1,0 +1,101 @@
+// MaxPool, AveragePool and GlobalAveragePool on oneDNN pooling_v2
+// (dilations, ceil_mode, count_include_pad).
+#include "absl/strings/str_cat.h"
+#include "engine/ops/dnnl_util.h"
+#include "engine/ops/op_registry.h"
+#include "engine/ops/spatial.h"
+#include "engine/status_macros.h"
+
+namespace qs {
+namespace {
+
+using dnnl::memory;
+
+bool IsGlobal(const Node& n) { return n.op_type == "GlobalAveragePool"; }
+
+absl::StatusOr<SpatialParams> PoolSpatial(const OpContext& c) {
+  const Shape& x = c.in_shapes[0];
+  if (x.size() < 3 || x.size() > 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        c.node.Describe(), ": input ", ShapeToString(x), " must be rank 3, 4 or 5"));
+  }
+  if (c.node.outputs.size() > 1 && !c.node.outputs[1].empty()) {
+    return absl::UnimplementedError(
+        absl::StrCat(c.node.Describe(), ": the Indices output is not supported"));
+  }
+  std::vector<int64_t> in(x.begin() + 2, x.end());
+  if (IsGlobal(c.node)) {
+    Node plain = c.node;  // no attributes: kernel = whole input, stride 1
+    plain.attributes.clear();
+    return ResolveSpatial(plain, in, in, false);
+  }
+  if (!c.node.HasAttr("kernel_shape")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(c.node.Describe(), ": kernel_shape is required"));
+  }
+  return ResolveSpatial(c.node, in, c.node.GetInts("kernel_shape"),
+                        c.node.GetInt("ceil_mode", 0) != 0);
+}
+
+absl::StatusOr<std::vector<TypedShape>> InferPool(const OpContext& c) {
+  ASSIGN_OR_RETURN(SpatialParams p, PoolSpatial(c));
+  Shape out = {c.in_shapes[0][0], c.in_shapes[0][1]};
+  out.insert(out.end(), p.out.begin(), p.out.end());
+  return std::vector<TypedShape>{{DataType::kFloat32, out}};
+}
+
+class PoolKernel : public Kernel {
+ public:
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext& ctx) const override {
+    out[0] = Tensor(DataType::kFloat32, out_shape_);
+    memory src = Wrap(src_desc_, in[0], ctx.engine());
+    memory dst = Wrap(dst_desc_, out[0], ctx.engine());
+    step_.Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, ctx);
+    ctx.stream().wait();
+    return absl::OkStatus();
+  }
+
+  static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
+    ASSIGN_OR_RETURN(SpatialParams p, PoolSpatial(c));
+    auto k = std::make_unique<PoolKernel>();
+    k->out_shape_ = c.out_shapes[0];
+    k->src_desc_ = PlainDesc(c.in_shapes[0]);
+    k->dst_desc_ = PlainDesc(k->out_shape_);
+    const Shape& x = c.in_shapes[0];
+    memory::dims dil(p.kernel.size()), pad_r(p.kernel.size());
+    for (size_t i = 0; i < p.kernel.size(); ++i) {
+      dil[i] = p.dilations[i] - 1;
+      // oneDNN wants pads that reproduce the output size exactly (ceil_mode).
+      const int64_t eff = (p.kernel[i] - 1) * p.dilations[i] + 1;
+      pad_r[i] = std::max(p.pad_end[i],
+                          (p.out[i] - 1) * p.strides[i] + eff - x[i + 2] - p.pad_begin[i]);
+    }
+    dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+    if (c.node.op_type != "MaxPool") {
+      alg = c.node.GetInt("count_include_pad", 0) != 0
+                ? dnnl::algorithm::pooling_avg_include_padding
+                : dnnl::algorithm::pooling_avg_exclude_padding;
+    }
+    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg,
+                                     k->src_desc_, k->dst_desc_, p.strides, p.kernel,
+                                     dil, p.pad_begin, pad_r);
+    dnnl::pooling_v2_forward::primitive_desc pd(d, MakeAttr({}), *c.engine);
+    k->step_ = MakeStep<dnnl::pooling_v2_forward::primitive_desc,
+                        dnnl::pooling_v2_forward>(pd);
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+ private:
+  Shape out_shape_;
+  memory::desc src_desc_, dst_desc_;
+  DnnlStep step_;
+};
+
+}  // namespace
+
+const OpDef kMaxPoolOp = {"MaxPool", {}, InferPool, PoolKernel::Build};
+const OpDef kAveragePoolOp = {"AveragePool", {}, InferPool, PoolKernel::Build};
+const OpDef kGlobalAveragePoolOp = {"GlobalAveragePool", {}, InferPool, PoolKernel::Build};
+
+}  // namespace qs

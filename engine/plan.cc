@@ -1,0 +1,198 @@
+#include "engine/plan.h"
+
+#include "absl/strings/str_cat.h"
+#include "engine/ops/op_registry.h"
+#include "engine/status_macros.h"
+
+namespace qs {
+namespace {
+
+// Infers shapes for `node` and builds its kernel.
+absl::StatusOr<std::unique_ptr<Kernel>> BuildNode(
+    const Node& node, const Graph& graph,
+    const std::unordered_map<std::string, TypedShape>& types, const dnnl::engine& engine,
+    WeightCache& weights, std::vector<TypedShape>& out_types) {
+  const OpDef* def = FindOp(node.op_type);
+  if (def == nullptr) {
+    return absl::UnimplementedError(absl::StrCat(node.Describe(), ": unsupported op"));
+  }
+  OpContext ctx{node};
+  ctx.opset = graph.opset;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const std::string& in = node.inputs[i];
+    if (in.empty()) {
+      ctx.in_shapes.emplace_back();
+      ctx.in_dtypes.push_back(DataType::kUndefined);
+      ctx.constants.push_back(nullptr);
+      continue;
+    }
+    const TypedShape& t = types.at(in);
+    ctx.in_shapes.push_back(t.shape);
+    ctx.in_dtypes.push_back(t.dtype);
+    ctx.constants.push_back(graph.FindInitializer(in));
+  }
+  if (ctx.in_shapes.empty() || node.inputs[0].empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": has no input"));
+  }
+  for (int i : def->constant_inputs) {
+    if (node.HasInput(i) && ctx.constants[i] == nullptr) {
+      return absl::UnimplementedError(absl::StrCat(
+          node.Describe(), ": input ", i, " ('", node.inputs[i],
+          "') must be a constant (an initializer or Constant node)"));
+    }
+  }
+  ASSIGN_OR_RETURN(out_types, def->infer(ctx));
+  for (const auto& t : out_types) {
+    ctx.out_shapes.push_back(t.shape);
+    ctx.out_dtypes.push_back(t.dtype);
+  }
+  ctx.engine = &engine;
+  ctx.weights = &weights;
+  try {
+    return def->build(ctx);
+  } catch (const dnnl::error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("oneDNN rejected ", node.Describe(), ": ", e.what()));
+  }
+}
+
+absl::Status CheckSize(const std::string& value, const Node& node, const TypedShape& t,
+                       const PlanLimits& limits) {
+  long double bytes = DataTypeSize(t.dtype);
+  for (int64_t d : t.shape) bytes *= static_cast<long double>(d);
+  if (bytes > static_cast<long double>(limits.max_tensor_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        node.Describe(), ": output '", value, "' of shape ", ShapeToString(t.shape),
+        " would need ", static_cast<double>(bytes), " bytes; the limit is ",
+        limits.max_tensor_bytes));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
+                                                  const std::vector<Shape>& input_shapes,
+                                                  const PlanLimits& limits,
+                                                  const dnnl::engine& engine,
+                                                  WeightCache& weights) {
+  auto plan = std::unique_ptr<Plan>(new Plan());
+  std::unordered_map<std::string, int> slot;
+  std::unordered_map<std::string, TypedShape> types;
+  auto add_slot = [&](const std::string& name) {
+    slot[name] = plan->num_slots_;
+    return plan->num_slots_++;
+  };
+  for (size_t i = 0; i < graph.inputs.size(); ++i) {
+    plan->input_slots_.push_back(add_slot(graph.inputs[i].name));
+    types[graph.inputs[i].name] = {graph.inputs[i].dtype, input_shapes[i]};
+  }
+  for (const auto& [name, tensor] : graph.initializers) {
+    plan->constants_.emplace_back(add_slot(name), tensor);
+    types[name] = {tensor.dtype(), tensor.shape()};
+  }
+  long double total = 0;
+  for (const Node& node : graph.nodes) {
+    Step step;
+    step.node = &node;
+    std::vector<TypedShape> out_types;
+    ASSIGN_OR_RETURN(step.kernel,
+                     BuildNode(node, graph, types, engine, weights, out_types));
+    for (const auto& in : node.inputs) step.inputs.push_back(in.empty() ? -1 : slot.at(in));
+    if (out_types.size() < node.outputs.size()) {
+      for (size_t i = out_types.size(); i < node.outputs.size(); ++i) {
+        if (!node.outputs[i].empty()) {
+          return absl::UnimplementedError(absl::StrCat(
+              node.Describe(), ": output ", i, " ('", node.outputs[i],
+              "') is not supported"));
+        }
+      }
+    }
+    for (size_t i = 0; i < node.outputs.size(); ++i) {
+      if (node.outputs[i].empty() || i >= out_types.size()) {
+        step.outputs.push_back(-1);
+        continue;
+      }
+      RETURN_IF_ERROR(CheckSize(node.outputs[i], node, out_types[i], limits));
+      total += DataTypeSize(out_types[i].dtype) *
+               static_cast<long double>(std::max<int64_t>(NumElements(out_types[i].shape), 0));
+      step.outputs.push_back(add_slot(node.outputs[i]));
+      types[node.outputs[i]] = out_types[i];
+    }
+    plan->steps_.push_back(std::move(step));
+  }
+  if (total > static_cast<long double>(limits.max_total_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "one run with input shapes would need ", static_cast<double>(total),
+        " bytes of activations; the limit is ", limits.max_total_bytes));
+  }
+  plan->activation_bytes_ = static_cast<int64_t>(total);
+  for (const auto& out : graph.outputs) {
+    plan->output_slots_.push_back(slot.at(out.name));
+    plan->output_types_.push_back(types.at(out.name));
+  }
+  // Free each intermediate value after its last reader.
+  std::vector<int> last_use(plan->num_slots_, -1);
+  for (size_t s = 0; s < plan->steps_.size(); ++s) {
+    for (int in : plan->steps_[s].inputs) {
+      if (in >= 0) last_use[in] = static_cast<int>(s);
+    }
+  }
+  for (int out : plan->output_slots_) last_use[out] = -1;
+  for (const auto& c : plan->constants_) last_use[c.first] = -1;
+  for (int s = 0; s < plan->num_slots_; ++s) {
+    if (last_use[s] >= 0) plan->steps_[last_use[s]].release.push_back(s);
+  }
+  return plan;
+}
+
+absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs,
+                                                  RunContext& ctx) const {
+  std::vector<Tensor> slots(num_slots_);
+  for (size_t i = 0; i < input_slots_.size(); ++i) slots[input_slots_[i]] = std::move(inputs[i]);
+  for (const auto& [s, t] : constants_) slots[s] = t;
+  std::vector<Tensor> in, out;
+  for (const Step& step : steps_) {
+    in.clear();
+    for (int s : step.inputs) in.push_back(s >= 0 ? slots[s] : Tensor());
+    out.assign(step.outputs.size(), Tensor());
+    absl::Status st;
+    try {
+      st = step.kernel->Run(in, out, ctx);
+    } catch (const dnnl::error& e) {
+      st = absl::InternalError(absl::StrCat("oneDNN failed: ", e.what()));
+    } catch (const std::bad_alloc&) {
+      st = absl::ResourceExhaustedError("out of memory");
+    }
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat(step.node->Describe(), ": ", st.message()));
+    }
+    for (size_t i = 0; i < step.outputs.size(); ++i) {
+      if (step.outputs[i] >= 0) slots[step.outputs[i]] = std::move(out[i]);
+    }
+    for (int s : step.release) slots[s] = Tensor();
+  }
+  std::vector<Tensor> result;
+  for (int s : output_slots_) result.push_back(slots[s]);
+  return result;
+}
+
+absl::StatusOr<std::vector<Tensor>> EvaluateConstantNode(const Node& node,
+                                                         const Graph& graph,
+                                                         const dnnl::engine& engine) {
+  Graph g;
+  g.opset = graph.opset;
+  for (const auto& in : node.inputs) {
+    if (!in.empty()) g.initializers[in] = graph.initializers.at(in);
+  }
+  g.nodes.push_back(node);
+  for (const auto& out : node.outputs) {
+    if (!out.empty()) g.outputs.push_back(ValueInfo{out, DataType::kFloat32, {}});
+  }
+  WeightCache weights(engine);
+  ASSIGN_OR_RETURN(auto plan, Plan::Build(g, {}, PlanLimits{}, engine, weights));
+  RunContext ctx(engine);
+  return plan->Execute({}, ctx);
+}
+
+}  // namespace qs

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs every Debian bookworm package quantserve needs to build, test and run.
+# Idempotent: packages already present are skipped, so re-running is cheap.
+#
+#   tools/install_deps.sh            build + run + test dependencies
+#   tools/install_deps.sh --train    also python3-torch & co., to regenerate models/
+set -eu
+
+BUILD_PKGS="build-essential cmake ninja-build pkg-config
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libdnnl-dev opencl-headers ocl-icd-opencl-dev prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  libonnx-dev libabsl-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev zlib1g-dev"
+DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
+TRAIN_PKGS="python3-torch python3-onnx python3-numpy"
+
+want="$BUILD_PKGS $DATA_PKGS"
+if [ "${1:-}" = "--train" ]; then want="$want $TRAIN_PKGS"; fi
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  echo "install_deps: all packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+echo "install_deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

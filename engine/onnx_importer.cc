@@ -146,6 +146,12 @@ absl::StatusOr<Graph> ConvertModel(const onnx::ModelProto& model, const std::str
           "; supported ops: ", SupportedOpsList(), "; ai.onnx opsets ", kMinOpset,
           " to ", kMaxOpset, ")"));
     }
+    if (const OpDef* def = FindOp(node.op_type); graph.opset < def->min_opset) {
+      return absl::UnimplementedError(absl::StrCat(
+          what, ": ", node.Describe(), ": op ", node.op_type,
+          " is supported for ai.onnx opsets ", def->min_opset, " to ", kMaxOpset,
+          "; the model uses opset ", graph.opset));
+    }
     for (const auto& a : n.attribute()) {
       ASSIGN_OR_RETURN(node.attributes[a.name()], ConvertAttribute(a, node.Describe()));
     }

@@ -76,7 +76,7 @@ class BatchNormKernel : public Kernel {
 
 }  // namespace
 
-const OpDef kBatchNormalizationOp = {"BatchNormalization", {}, InferBatchNorm,
+extern const OpDef kBatchNormalizationOp = {"BatchNormalization", 7, {}, InferBatchNorm,
                                      BatchNormKernel::Build};
 
 }  // namespace qs

@@ -92,9 +92,9 @@ class BinaryKernel : public Kernel {
 
 }  // namespace
 
-const OpDef kAddOp = {"Add", {}, InferBinary, BinaryKernel::Build};
-const OpDef kSubOp = {"Sub", {}, InferBinary, BinaryKernel::Build};
-const OpDef kMulOp = {"Mul", {}, InferBinary, BinaryKernel::Build};
-const OpDef kDivOp = {"Div", {}, InferBinary, BinaryKernel::Build};
+extern const OpDef kAddOp = {"Add", 7, {}, InferBinary, BinaryKernel::Build};
+extern const OpDef kSubOp = {"Sub", 7, {}, InferBinary, BinaryKernel::Build};
+extern const OpDef kMulOp = {"Mul", 7, {}, InferBinary, BinaryKernel::Build};
+extern const OpDef kDivOp = {"Div", 7, {}, InferBinary, BinaryKernel::Build};
 
 }  // namespace qs

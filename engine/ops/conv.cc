@@ -13,6 +13,7 @@ using dnnl::memory;
 
 absl::StatusOr<SpatialParams> ConvSpatial(const OpContext& c) {
   const Shape& x = c.in_shapes[0];
+  RETURN_IF_ERROR(RequireFloatInputs(c));
   const Shape& w = c.in_shapes[1];
   if (x.size() < 3 || x.size() > 5 || w.size() != x.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -132,6 +133,6 @@ class ConvKernel : public Kernel {
 
 }  // namespace
 
-const OpDef kConvOp = {"Conv", {}, InferConv, ConvKernel::Build};
+extern const OpDef kConvOp = {"Conv", 1, {}, InferConv, ConvKernel::Build};
 
 }  // namespace qs

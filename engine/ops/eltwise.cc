@@ -89,10 +89,10 @@ class EltwiseKernel : public Kernel {
 
 }  // namespace
 
-const OpDef kReluOp = {"Relu", {}, InferSameShape, EltwiseKernel::Build};
-const OpDef kLeakyReluOp = {"LeakyRelu", {}, InferSameShape, EltwiseKernel::Build};
-const OpDef kClipOp = {"Clip", {1, 2}, InferSameShape, EltwiseKernel::Build};
-const OpDef kSigmoidOp = {"Sigmoid", {}, InferSameShape, EltwiseKernel::Build};
-const OpDef kTanhOp = {"Tanh", {}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kReluOp = {"Relu", 6, {}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kLeakyReluOp = {"LeakyRelu", 6, {}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kClipOp = {"Clip", 6, {1, 2}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kSigmoidOp = {"Sigmoid", 6, {}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kTanhOp = {"Tanh", 6, {}, InferSameShape, EltwiseKernel::Build};
 
 }  // namespace qs

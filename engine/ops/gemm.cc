@@ -96,6 +96,6 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildGemm(const OpContext& c) {
 
 }  // namespace
 
-const OpDef kGemmOp = {"Gemm", {}, InferGemm, BuildGemm};
+extern const OpDef kGemmOp = {"Gemm", 7, {}, InferGemm, BuildGemm};
 
 }  // namespace qs

@@ -77,6 +77,6 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildMatMul(const OpContext& c) {
 
 }  // namespace
 
-const OpDef kMatMulOp = {"MatMul", {}, InferMatMul, BuildMatMul};
+extern const OpDef kMatMulOp = {"MatMul", 1, {}, InferMatMul, BuildMatMul};
 
 }  // namespace qs

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace qs {
 
 extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
@@ -35,6 +37,17 @@ std::vector<std::string> SupportedOps() {
   for (const OpDef* op : AllOps()) names.emplace_back(op->op_type);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+absl::Status RequireFloatInputs(const OpContext& c) {
+  for (size_t i = 0; i < c.in_dtypes.size(); ++i) {
+    if (c.has_input(i) && c.in_dtypes[i] != DataType::kFloat32) {
+      return absl::UnimplementedError(absl::StrCat(
+          c.node.Describe(), ": input ", i, " has type ", DataTypeName(c.in_dtypes[i]),
+          "; this op supports float32 only"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::string SupportedOpsList() {

@@ -11,12 +11,15 @@
 
 namespace qs {
 
-// The ai.onnx opsets whose semantics the engine implements.
-inline constexpr int64_t kMinOpset = 7;
+// The ai.onnx opsets the engine accepts; each op may require a later
+// minimum (OpDef::min_opset) where its earlier versions meant something else.
+inline constexpr int64_t kMinOpset = 1;
 inline constexpr int64_t kMaxOpset = 17;
 
 struct OpDef {
   const char* op_type;
+  // The oldest opset whose version of this op the engine implements.
+  int64_t min_opset;
   // Inputs that must be constant (shape operands and the like).
   std::vector<int> constant_inputs;
   InferFn infer;
@@ -27,5 +30,8 @@ const OpDef* FindOp(std::string_view op_type);
 // "Add, AveragePool, …" for error messages and docs.
 std::string SupportedOpsList();
 std::vector<std::string> SupportedOps();
+
+// Unimplemented unless every float input of the node is float32.
+absl::Status RequireFloatInputs(const OpContext& c);
 
 }  // namespace qs

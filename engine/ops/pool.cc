@@ -15,6 +15,7 @@ bool IsGlobal(const Node& n) { return n.op_type == "GlobalAveragePool"; }
 
 absl::StatusOr<SpatialParams> PoolSpatial(const OpContext& c) {
   const Shape& x = c.in_shapes[0];
+  RETURN_IF_ERROR(RequireFloatInputs(c));
   if (x.size() < 3 || x.size() > 5) {
     return absl::InvalidArgumentError(absl::StrCat(
         c.node.Describe(), ": input ", ShapeToString(x), " must be rank 3, 4 or 5"));
@@ -94,8 +95,8 @@ class PoolKernel : public Kernel {
 
 }  // namespace
 
-const OpDef kMaxPoolOp = {"MaxPool", {}, InferPool, PoolKernel::Build};
-const OpDef kAveragePoolOp = {"AveragePool", {}, InferPool, PoolKernel::Build};
-const OpDef kGlobalAveragePoolOp = {"GlobalAveragePool", {}, InferPool, PoolKernel::Build};
+extern const OpDef kMaxPoolOp = {"MaxPool", 1, {}, InferPool, PoolKernel::Build};
+extern const OpDef kAveragePoolOp = {"AveragePool", 7, {}, InferPool, PoolKernel::Build};
+extern const OpDef kGlobalAveragePoolOp = {"GlobalAveragePool", 1, {}, InferPool, PoolKernel::Build};
 
 }  // namespace qs

@@ -44,6 +44,14 @@ absl::StatusOr<std::vector<TypedShape>> InferIdentity(const OpContext& c) {
     return absl::UnimplementedError(
         absl::StrCat(c.node.Describe(), ": the mask output is not supported"));
   }
+  // Training-mode Dropout is random unless its ratio is a constant 0.
+  const bool zero_ratio = c.has_input(1) && c.constant(1) != nullptr &&
+                          c.constant(1)->ScalarAsDouble() == 0.0;
+  if (c.node.op_type == "Dropout" && c.has_input(2) && !zero_ratio &&
+      (c.constant(2) == nullptr || c.constant(2)->ScalarAsDouble() != 0.0)) {
+    return absl::UnimplementedError(absl::StrCat(
+        c.node.Describe(), ": training_mode must be a constant false (inference only)"));
+  }
   return std::vector<TypedShape>{{c.in_dtypes[0], c.in_shapes[0]}};
 }
 
@@ -237,11 +245,11 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildConcat(const OpContext& c) {
 
 }  // namespace
 
-const OpDef kIdentityOp = {"Identity", {}, InferIdentity, BuildAlias};
-const OpDef kDropoutOp = {"Dropout", {}, InferIdentity, BuildAlias};
-const OpDef kFlattenOp = {"Flatten", {}, InferFlatten, BuildAlias};
-const OpDef kReshapeOp = {"Reshape", {1}, InferReshape, BuildAlias};
-const OpDef kTransposeOp = {"Transpose", {}, InferTranspose, BuildTranspose};
-const OpDef kConcatOp = {"Concat", {}, InferConcat, BuildConcat};
+extern const OpDef kIdentityOp = {"Identity", 1, {}, InferIdentity, BuildAlias};
+extern const OpDef kDropoutOp = {"Dropout", 7, {1, 2}, InferIdentity, BuildAlias};
+extern const OpDef kFlattenOp = {"Flatten", 1, {}, InferFlatten, BuildAlias};
+extern const OpDef kReshapeOp = {"Reshape", 5, {1}, InferReshape, BuildAlias};
+extern const OpDef kTransposeOp = {"Transpose", 1, {}, InferTranspose, BuildTranspose};
+extern const OpDef kConcatOp = {"Concat", 4, {}, InferConcat, BuildConcat};
 
 }  // namespace qs

@@ -71,6 +71,6 @@ class SoftmaxKernel : public Kernel {
 
 }  // namespace
 
-const OpDef kSoftmaxOp = {"Softmax", {}, InferSoftmax, SoftmaxKernel::Build};
+extern const OpDef kSoftmaxOp = {"Softmax", 1, {}, InferSoftmax, SoftmaxKernel::Build};
 
 }  // namespace qs

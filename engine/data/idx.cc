@@ -150,7 +150,7 @@ absl::StatusOr<Tensor> ReadIdx(const std::string& path) {
     const auto* src = reinterpret_cast<const unsigned char*>(payload.data());
     auto* dst = static_cast<unsigned char*>(t.raw_data());
     for (uint64_t i = 0; i < count; ++i) {
-      uint32_t v; std::memcpy(&v, src + 4 * i, 4);
+      uint32_t v = BigEndian32(src + 4 * i);
       std::memcpy(dst + 4 * i, &v, 4);
     }
   }

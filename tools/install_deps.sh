@@ -4,6 +4,8 @@
 #
 #   tools/install_deps.sh            build + run + test dependencies
 #   tools/install_deps.sh --train    also python3-torch & co., to regenerate models/
+#   tools/install_deps.sh --runtime  only the shared libraries the binary needs
+#                                    (the Docker runtime stage)
 set -eu
 
 BUILD_PKGS="build-essential cmake ninja-build pkg-config
@@ -13,9 +15,16 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config
   libspdlog-dev libfmt-dev zlib1g-dev"
 DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
 TRAIN_PKGS="python3-torch python3-onnx python3-numpy"
+RUNTIME_PKGS="libdnnl2 ocl-icd-libopencl1 libgomp1 libgrpc++1.51 libprotobuf32
+  libyaml-cpp0.7 libonnx1 libabsl20220623 libprometheus-cpp-core1.0
+  libprometheus-cpp-pull1.0 libspdlog1.1 libfmt9 zlib1g dataset-fashion-mnist"
 
-want="$BUILD_PKGS $DATA_PKGS"
-if [ "${1:-}" = "--train" ]; then want="$want $TRAIN_PKGS"; fi
+case "${1:-}" in
+  "") want="$BUILD_PKGS $DATA_PKGS" ;;
+  --train) want="$BUILD_PKGS $DATA_PKGS $TRAIN_PKGS" ;;
+  --runtime) want="$RUNTIME_PKGS" ;;
+  *) echo "usage: $0 [--train|--runtime]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $want; do

@@ -1,0 +1,25 @@
+# quantserve on Debian bookworm. Both stages use the repo's own install
+# script, so the steps here are the ones CI runs (tools/setup.sh test).
+#
+#   docker build -t quantserve .
+#   docker run -p 8500:8500 -p 9090:9090 quantserve
+
+FROM debian:bookworm AS build
+WORKDIR /src
+COPY tools/install_deps.sh tools/install_deps.sh
+RUN tools/install_deps.sh && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN tools/build.sh -DQUANTSERVE_BUILD_TESTS=OFF
+
+FROM debian:bookworm AS runtime
+COPY tools/install_deps.sh /tmp/install_deps.sh
+RUN /tmp/install_deps.sh --runtime && rm -rf /var/lib/apt/lists/* /tmp/install_deps.sh \
+ && useradd --system --uid 10001 --home /opt/quantserve quantserve
+WORKDIR /opt/quantserve
+COPY --from=build /src/build/server/quantserve /usr/local/bin/quantserve
+COPY models/ models/
+COPY config/quantserve.yaml config/quantserve.yaml
+USER 10001
+EXPOSE 8500 9090
+ENTRYPOINT ["/usr/local/bin/quantserve"]
+CMD ["serve", "--config", "/opt/quantserve/config/quantserve.yaml"]

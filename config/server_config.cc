@@ -1,0 +1,287 @@
+#include "config/server_config.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "config/value_readers.h"
+#include "config/yaml_reader.h"
+#include "engine/status_macros.h"
+
+namespace qs {
+namespace {
+
+namespace fs = std::filesystem;
+using config_internal::CheckModelFile;
+using config_internal::MapReader;
+using config_internal::ReadAddress;
+using config_internal::ReadName;
+using config_internal::ReadPath;
+using config_internal::Value;
+using config_internal::YamlReader;
+
+constexpr int64_t kMaxThreads = 1024;
+constexpr int64_t kMinMessageBytes = 1024;
+// 2 GiB - 1: gRPC takes message limits as int.
+constexpr int64_t kMaxMessageBytes = 2147483647;
+constexpr int64_t kMaxEvalBatchSize = 4096;
+
+// An optional key whose null value (`evaluation:` with nothing under it)
+// counts as absent.
+std::optional<Value> FindSection(const MapReader& map, absl::string_view key) {
+  std::optional<Value> value = map.Find(key);
+  if (value.has_value() && value->node.IsNull()) return std::nullopt;
+  return value;
+}
+
+absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
+                                ServerSection* server) {
+  ASSIGN_OR_RETURN(
+      MapReader map,
+      MapReader::Create(reader, v,
+                        {"grpc_address", "metrics_address", "worker_threads",
+                         "intra_op_threads", "max_message_bytes"},
+                        "the server section"));
+  if (auto a = map.Find("grpc_address")) {
+    ASSIGN_OR_RETURN(server->grpc_address,
+                     ReadAddress(reader, *a, /*allow_unix=*/true));
+  }
+  if (auto a = map.Find("metrics_address")) {
+    ASSIGN_OR_RETURN(server->metrics_address,
+                     ReadAddress(reader, *a, /*allow_unix=*/false));
+  }
+  RETURN_IF_ERROR(map.GetInt("worker_threads", 0, kMaxThreads,
+                             &server->worker_threads));
+  RETURN_IF_ERROR(map.GetInt("intra_op_threads", 0, kMaxThreads,
+                             &server->intra_op_threads));
+  RETURN_IF_ERROR(map.GetInt("max_message_bytes", kMinMessageBytes,
+                             kMaxMessageBytes, &server->max_message_bytes));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DatasetConfig> ParseDataset(const YamlReader& reader,
+                                           const Value& v,
+                                           const fs::path& base_dir,
+                                           bool labels_required) {
+  ASSIGN_OR_RETURN(MapReader map,
+                   MapReader::Create(reader, v,
+                                     {"format", "inputs", "labels", "scale",
+                                      "offset", "limit"},
+                                     "a dataset"));
+  DatasetConfig dataset;
+  if (auto f = map.Find("format")) {
+    ASSIGN_OR_RETURN(std::string format, reader.ReadEnum(*f, {"idx", "npy"}));
+    dataset.format = format == "npy" ? DatasetConfig::Format::kNpy
+                                     : DatasetConfig::Format::kIdx;
+  }
+  ASSIGN_OR_RETURN(Value inputs, map.Require("inputs"));
+  ASSIGN_OR_RETURN(dataset.inputs, ReadPath(reader, inputs, base_dir));
+  std::optional<Value> labels = map.Find("labels");
+  if (labels_required && !labels.has_value()) {
+    ASSIGN_OR_RETURN(labels, map.Require("labels"));
+  }
+  if (labels.has_value()) {
+    ASSIGN_OR_RETURN(dataset.labels, ReadPath(reader, *labels, base_dir));
+  }
+  if (auto s = map.Find("scale")) {
+    ASSIGN_OR_RETURN(dataset.scale, reader.ReadFloat(*s));
+    if (dataset.scale == 0.0f) {
+      return reader.Error(*s, "scale must not be 0");
+    }
+  }
+  RETURN_IF_ERROR(map.GetFloat("offset", &dataset.offset));
+  RETURN_IF_ERROR(map.GetInt("limit", 0, std::numeric_limits<int64_t>::max(),
+                             &dataset.limit));
+  return dataset;
+}
+
+absl::StatusOr<std::vector<VariantConfig>> ParseVariants(
+    const YamlReader& reader, const Value& v) {
+  ASSIGN_OR_RETURN(std::vector<Value> items, reader.ReadList(v, "variants"));
+  if (items.empty()) {
+    return reader.Error(v, "at least one variant is required");
+  }
+  std::vector<VariantConfig> variants;
+  std::map<std::string, int> first_line;  // name -> 1-based line
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(MapReader map,
+                     MapReader::Create(reader, item, {"name"}, "a variant"));
+    ASSIGN_OR_RETURN(Value name_value, map.Require("name"));
+    VariantConfig variant;
+    ASSIGN_OR_RETURN(variant.name,
+                     ReadName(reader, name_value, "variant name"));
+    auto [it, inserted] =
+        first_line.emplace(variant.name, name_value.mark.line + 1);
+    if (!inserted) {
+      return reader.Error(name_value,
+                          absl::StrCat("duplicate variant name \"",
+                                       variant.name, "\" (first defined at line ",
+                                       it->second, ")"));
+    }
+    variants.push_back(std::move(variant));
+  }
+  return variants;
+}
+
+// `first_line` maps the model names seen so far to their 1-based lines.
+absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
+                                       const Value& v, const fs::path& base_dir,
+                                       std::map<std::string, int>* first_line) {
+  ASSIGN_OR_RETURN(MapReader map,
+                   MapReader::Create(reader, v,
+                                     {"name", "path", "default_variant",
+                                      "eval_batch_size", "evaluation",
+                                      "variants"},
+                                     "a model"));
+  ModelConfig model;
+  ASSIGN_OR_RETURN(Value name, map.Require("name"));
+  ASSIGN_OR_RETURN(model.name, ReadName(reader, name, "model name"));
+  auto [seen, inserted] = first_line->emplace(model.name, name.mark.line + 1);
+  if (!inserted) {
+    return reader.Error(name, absl::StrCat("duplicate model name \"",
+                                           model.name,
+                                           "\" (first defined at line ",
+                                           seen->second, ")"));
+  }
+  ASSIGN_OR_RETURN(Value path, map.Require("path"));
+  ASSIGN_OR_RETURN(model.path, ReadPath(reader, path, base_dir));
+  RETURN_IF_ERROR(CheckModelFile(reader, path, model.path));
+  RETURN_IF_ERROR(map.GetInt("eval_batch_size", 1, kMaxEvalBatchSize,
+                             &model.eval_batch_size));
+  if (auto e = FindSection(map, "evaluation")) {
+    ASSIGN_OR_RETURN(model.evaluation,
+                     ParseDataset(reader, *e, base_dir,
+                                  /*labels_required=*/true));
+  }
+  if (auto variants = FindSection(map, "variants")) {
+    ASSIGN_OR_RETURN(model.variants, ParseVariants(reader, *variants));
+  } else {
+    model.variants.push_back(VariantConfig{"fp32"});
+  }
+  model.default_variant = model.variants.front().name;
+  if (auto d = map.Find("default_variant")) {
+    ASSIGN_OR_RETURN(model.default_variant, reader.ReadString(*d));
+    bool found = false;
+    std::vector<absl::string_view> names;
+    for (const VariantConfig& variant : model.variants) {
+      names.push_back(variant.name);
+      found = found || variant.name == model.default_variant;
+    }
+    if (!found) {
+      return reader.Error(
+          *d, absl::StrCat("\"", model.default_variant,
+                           "\" names no variant of model \"", model.name,
+                           "\" (variants: ", absl::StrJoin(names, ", "), ")"));
+    }
+  }
+  return model;
+}
+
+}  // namespace
+
+const char* DatasetFormatName(DatasetConfig::Format format) {
+  switch (format) {
+    case DatasetConfig::Format::kIdx:
+      return "idx";
+    case DatasetConfig::Format::kNpy:
+      return "npy";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml,
+                                               const std::string& source,
+                                               const std::string& base_dir) {
+  std::error_code ec;
+  const fs::path base = base_dir.empty() ? fs::current_path(ec)
+                                         : fs::absolute(base_dir, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": cannot resolve base directory \"", base_dir,
+        "\": ", ec.message()));
+  }
+  const YamlReader reader(source);
+  ASSIGN_OR_RETURN(Value root, reader.ParseDocument(yaml));
+  ASSIGN_OR_RETURN(MapReader top,
+                   MapReader::Create(reader, root, {"server", "models"},
+                                     "the config"));
+  ServerConfig config;
+  config.source = source;
+  if (auto server = top.Find("server")) {
+    RETURN_IF_ERROR(ParseServerSection(reader, *server, &config.server));
+  }
+  ASSIGN_OR_RETURN(Value models, top.Require("models"));
+  ASSIGN_OR_RETURN(std::vector<Value> items, reader.ReadList(models, "models"));
+  if (items.empty()) {
+    return reader.Error(models, "at least one model is required");
+  }
+  std::map<std::string, int> first_line;  // model name -> 1-based line
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(ModelConfig model,
+                     ParseModel(reader, item, base, &first_line));
+    config.models.push_back(std::move(model));
+  }
+  return config;
+}
+
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": config file does not exist"));
+  }
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot access config file: ", ec.message()));
+  }
+  if (fs::is_directory(status)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": is a directory, not a config file"));
+  }
+  const YamlReader reader(path);
+  const size_t limit = config_internal::kMaxConfigBytes;
+  if (fs::is_regular_file(status)) {
+    const uintmax_t size = fs::file_size(path, ec);
+    if (!ec && size > limit) {
+      return reader.Error(YAML::Mark(), "",
+                          absl::StrCat("the config is ", size,
+                                       " bytes; the limit is ", limit,
+                                       " (16 MiB)"));
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": cannot open config file: ", std::strerror(errno)));
+  }
+  // Read at most limit + 1 bytes: the file may be a pipe or still growing.
+  std::string text;
+  char chunk[1 << 16];
+  while (text.size() <= limit && in) {
+    in.read(chunk, sizeof(chunk));
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot read config file"));
+  }
+  if (text.size() > limit) {
+    return reader.Error(YAML::Mark(), "",
+                        absl::StrCat("the config is larger than the ", limit,
+                                     "-byte (16 MiB) limit"));
+  }
+  const fs::path absolute = fs::absolute(path, ec);
+  const std::string base_dir =
+      ec ? std::string() : absolute.parent_path().string();
+  return ParseServerConfig(text, path, base_dir);
+}
+
+}  // namespace qs

@@ -1,0 +1,126 @@
+#include "config/value_readers.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/status_macros.h"
+
+namespace qs::config_internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Printable(char c) {
+  if (absl::ascii_isprint(static_cast<unsigned char>(c))) {
+    return absl::StrCat("'", std::string(1, c), "'");
+  }
+  return absl::StrFormat("'\\x%02x'", static_cast<unsigned char>(c));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadName(const YamlReader& reader, const Value& v,
+                                     absl::string_view what) {
+  ASSIGN_OR_RETURN(std::string name, reader.ReadString(v));
+  if (name.empty()) {
+    return reader.Error(v, absl::StrCat(what, " must not be empty"));
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' &&
+        c != '.' && c != '-') {
+      return reader.Error(
+          v, absl::StrCat("invalid ", what, " \"", name, "\": character ",
+                          Printable(c),
+                          " is not allowed (allowed: letters, digits, '_', "
+                          "'.', '-')"));
+    }
+  }
+  return name;
+}
+
+// Relative paths resolve against `base_dir` (absolute).
+absl::StatusOr<std::string> ReadPath(const YamlReader& reader, const Value& v,
+                                     const fs::path& base_dir) {
+  ASSIGN_OR_RETURN(std::string text, reader.ReadString(v));
+  if (text.empty()) return reader.Error(v, "path must not be empty");
+  if (text.find('\0') != std::string::npos) {
+    return reader.Error(v, "path must not contain NUL characters");
+  }
+  fs::path path(text);
+  if (path.is_relative()) path = base_dir / path;
+  return path.lexically_normal().string();
+}
+
+absl::Status CheckModelFile(const YamlReader& reader, const Value& v,
+                            const std::string& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (status.type() == fs::file_type::not_found) {
+    return reader.Error(v, absl::StrCat("model file \"", path,
+                                        "\" does not exist"));
+  }
+  if (ec) {
+    return reader.Error(v, absl::StrCat("cannot access model file \"", path,
+                                        "\": ", ec.message()));
+  }
+  if (fs::is_directory(status)) {
+    return reader.Error(v, absl::StrCat("model path \"", path,
+                                        "\" is a directory, not a file"));
+  }
+  return absl::OkStatus();
+}
+
+// host:port with port 0..65535 ([::]:8500 for IPv6); gRPC also takes
+// unix:PATH and unix-abstract:NAME.
+absl::StatusOr<std::string> ReadAddress(const YamlReader& reader,
+                                        const Value& v, bool allow_unix) {
+  ASSIGN_OR_RETURN(std::string address, reader.ReadString(v));
+  const std::string expected =
+      allow_unix ? "expected host:port (e.g. 0.0.0.0:8500) or unix:PATH"
+                 : "expected host:port (e.g. 0.0.0.0:9090)";
+  if (address.empty()) {
+    return reader.Error(v, absl::StrCat("address must not be empty; ",
+                                        expected));
+  }
+  for (char c : address) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
+      return reader.Error(v, absl::StrCat("address \"", address,
+                                          "\" must not contain whitespace"));
+    }
+  }
+  if (allow_unix && (absl::StartsWith(address, "unix:") ||
+                     absl::StartsWith(address, "unix-abstract:"))) {
+    return address;
+  }
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return reader.Error(v, absl::StrCat("invalid address \"", address, "\"; ",
+                                        expected));
+  }
+  const absl::string_view host = absl::string_view(address).substr(0, colon);
+  const absl::string_view port = absl::string_view(address).substr(colon + 1);
+  if (absl::StrContains(host, ':') &&
+      !(absl::StartsWith(host, "[") && absl::EndsWith(host, "]"))) {
+    return reader.Error(v, absl::StrCat("invalid address \"", address,
+                                        "\"; IPv6 hosts must be bracketed, "
+                                        "e.g. [::]:8500"));
+  }
+  uint32_t port_number = 0;
+  const bool digits =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      });
+  if (!digits || !absl::SimpleAtoi(port, &port_number) ||
+      port_number > 65535) {
+    return reader.Error(v, absl::StrCat("invalid port \"", port, "\" in \"",
+                                        address, "\" (allowed: 0..65535)"));
+  }
+  return address;
+}
+
+}  // namespace qs::config_internal

@@ -1,0 +1,30 @@
+// The `quantserve` subcommands. Flags and JSON keys are user-facing
+// contracts: keep them stable.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace qs::cli {
+
+struct ServeArgs {
+  std::string config;
+  int grpc_port = -1;     // -1: keep the config's address
+  int metrics_port = -1;  // -1: keep the config's address
+};
+int Serve(const ServeArgs& args);
+
+struct ReportArgs {
+  std::string config;
+  bool json = false;
+};
+int Report(const ReportArgs& args);
+
+struct RunArgs {
+  std::string model;
+  std::vector<std::string> inputs;  // NAME=FILE(.npy|.pb)
+  std::string output_dir;
+};
+int Run(const RunArgs& args);
+
+}  // namespace qs::cli

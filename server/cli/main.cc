@@ -1,0 +1,41 @@
+// quantserve: serve, report and run quantized ONNX models.
+#include <CLI/CLI.hpp>
+
+#include "server/cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"quantserve: loads float ONNX models, quantizes them by a YAML policy "
+               "and serves them over gRPC on oneDNN"};
+  app.require_subcommand(1);
+
+  qs::cli::ServeArgs serve;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Serve every configured model over gRPC");
+  serve_cmd->add_option("--config", serve.config, "Server config YAML")
+      ->required()
+      ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--grpc-port", serve.grpc_port,
+                        "Override the gRPC port (0 picks a free port)");
+  serve_cmd->add_option("--metrics-port", serve.metrics_port,
+                        "Override the Prometheus metrics port (0 picks a free port)");
+
+  qs::cli::ReportArgs report;
+  CLI::App* report_cmd = app.add_subcommand(
+      "report", "Build and evaluate every configured model variant and print a table");
+  report_cmd->add_option("--config", report.config, "Server config YAML")
+      ->required()
+      ->check(CLI::ExistingFile);
+  report_cmd->add_flag("--json", report.json, "Print one JSON object instead of a table");
+
+  qs::cli::RunArgs run;
+  CLI::App* run_cmd = app.add_subcommand("run", "Run a model once on inputs from files");
+  run_cmd->add_option("--model", run.model, "ONNX model file")->required()->check(CLI::ExistingFile);
+  run_cmd->add_option("--input", run.inputs, "NAME=FILE with FILE a .npy or TensorProto .pb")
+      ->required();
+  run_cmd->add_option("--output-dir", run.output_dir, "Where to write <output>.npy")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  if (*serve_cmd) return qs::cli::Serve(serve);
+  if (*report_cmd) return qs::cli::Report(report);
+  if (*run_cmd) return qs::cli::Run(run);
+  return 2;
+}

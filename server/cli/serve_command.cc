@@ -1,0 +1,82 @@
+// quantserve serve --config FILE [--grpc-port N] [--metrics-port N]
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "config/server_config.h"
+#include "server/cli/commands.h"
+#include "server/quant_server.h"
+
+namespace qs::cli {
+namespace {
+
+// Replaces the port of "host:port" (IPv6 "[::]:port" too).
+std::string WithPort(const std::string& address, int port) {
+  const auto colon = address.rfind(':');
+  const std::string host = colon == std::string::npos ? address : address.substr(0, colon);
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+int Serve(const ServeArgs& args) {
+  // Block the shutdown signals in every thread; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto config = LoadServerConfig(args.config);
+  if (!config.ok()) {
+    spdlog::error("{}", std::string(config.status().message()));
+    return 1;
+  }
+  if (args.grpc_port >= 0) {
+    config->server.grpc_address = WithPort(config->server.grpc_address, args.grpc_port);
+  }
+  if (args.metrics_port >= 0) {
+    config->server.metrics_address = WithPort(config->server.metrics_address, args.metrics_port);
+  }
+  auto server = QuantServer::Start(*config);
+  if (!server.ok()) {
+    spdlog::error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  const std::string address = WithPort(config->server.grpc_address, (*server)->grpc_port());
+  spdlog::info("gRPC listening on {} (health: NOT_SERVING while models load)", address);
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received signal {}: shutting down, finishing calls in flight", sig);
+    (*server)->Shutdown(std::chrono::seconds(30));
+  });
+
+  absl::Status loaded = (*server)->LoadModels();
+  if (!loaded.ok()) {
+    spdlog::error("{}", std::string(loaded.message()));
+    kill(getpid(), SIGTERM);
+    waiter.join();
+    return 1;
+  }
+  for (const auto& model : (*server)->registry().List()) {
+    for (const auto& v : model->built.variants) {
+      const VariantReport& r = v.report;
+      spdlog::info("model '{}' variant '{}': {} weight bytes, built in {:.2f}s{}", model->name(),
+                   r.name, r.weight_bytes, r.build_seconds,
+                   r.evaluated ? fmt::format(", accuracy {:.2f}% on {} samples",
+                                             100 * r.accuracy, r.eval_samples)
+                               : "");
+    }
+  }
+  spdlog::info("serving on {} (health: SERVING)", address);
+  (*server)->Wait();
+  waiter.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace qs::cli

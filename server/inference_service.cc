@@ -1,0 +1,154 @@
+#include "server/inference_service.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "server/status_util.h"
+
+namespace qs {
+
+namespace v1 = quantserve::v1;
+
+namespace {
+
+grpc::Status Invalid(const std::string& msg) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
+}
+
+std::string VariantNames(const BuiltModel& m) {
+  std::string s;
+  for (const auto& v : m.variants) s += (s.empty() ? "'" : ", '") + v.report.name + "'";
+  return s;
+}
+
+void FillTensorMetadata(const ValueInfo& info, v1::TensorMetadata* out) {
+  out->set_name(info.name);
+  out->set_datatype(ToWireType(info.dtype));
+  for (int64_t d : info.shape) out->add_shape(d < 0 ? -1 : d);
+}
+
+// Top-k (descending) of each sample's scores in the first output.
+void FillTopK(const Tensor& scores, uint32_t k, v1::PredictResponse* resp) {
+  if (scores.dtype() != DataType::kFloat32 || scores.rank() < 1 || scores.shape()[0] == 0) return;
+  const int64_t n = scores.shape()[0];
+  const int64_t classes = scores.num_elements() / n;
+  const int64_t kk = std::min<int64_t>(k, classes);
+  std::vector<int32_t> idx(classes);
+  for (int64_t s = 0; s < n; ++s) {
+    const float* row = scores.data<float>() + s * classes;
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + kk, idx.end(),
+                      [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+    v1::ClassScores* cs = resp->add_top_k();
+    for (int64_t i = 0; i < kk; ++i) {
+      cs->add_indices(idx[i]);
+      cs->add_scores(row[idx[i]]);
+    }
+  }
+}
+
+}  // namespace
+
+void FillModelMetadata(const ServedModel& model, v1::ModelMetadata* out) {
+  out->set_name(model.name());
+  out->set_default_variant(model.default_variant);
+  if (!model.built.variants.empty()) {
+    const CompiledModel& m = *model.built.variants.front().model;
+    for (const auto& in : m.inputs()) FillTensorMetadata(in, out->add_inputs());
+    for (const auto& o : m.outputs()) FillTensorMetadata(o, out->add_outputs());
+  }
+  for (const auto& v : model.built.variants) {
+    const VariantReport& r = v.report;
+    v1::VariantMetadata* vm = out->add_variants();
+    vm->set_name(r.name);
+    vm->set_weight_bits(r.weight_bits);
+    vm->set_activation_bits(r.activation_bits);
+    vm->set_method(r.method);
+    vm->set_weight_bytes(r.weight_bytes);
+    vm->set_accuracy(r.accuracy);
+    vm->set_top1_agreement(r.top1_agreement);
+    vm->set_is_default(r.name == model.default_variant);
+    vm->set_build_seconds(r.build_seconds);
+    vm->set_evaluated(r.evaluated);
+  }
+}
+
+grpc::Status InferenceServiceImpl::Predict(grpc::ServerContext* ctx,
+                                           const v1::PredictRequest* req,
+                                           v1::PredictResponse* resp) {
+  std::shared_ptr<const ServedModel> model = registry_.Find(req->model());
+  if (model == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("model: '", req->model(), "' is not served (models: ",
+                                     registry_.Names(), ")"));
+  }
+  const std::string variant_name =
+      req->variant().empty() ? model->default_variant : req->variant();
+  const BuiltVariant* variant = model->built.Find(variant_name);
+  if (variant == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("variant: '", variant_name, "' is not a variant of model '",
+                                     req->model(), "' (variants: ", VariantNames(model->built),
+                                     ")"));
+  }
+  const CompiledModel& compiled = *variant->model;
+  std::vector<int> output_index;
+  for (int i = 0; i < req->output_names_size(); ++i) {
+    const auto& outs = compiled.outputs();
+    auto it = std::find_if(outs.begin(), outs.end(),
+                           [&](const ValueInfo& o) { return o.name == req->output_names(i); });
+    if (it == outs.end()) {
+      return Invalid(absl::StrCat("output_names[", i, "]: '", req->output_names(i),
+                                  "' is not an output of model '", req->model(), "'"));
+    }
+    output_index.push_back(static_cast<int>(it - outs.begin()));
+  }
+  NamedTensors inputs;
+  for (int i = 0; i < req->inputs_size(); ++i) {
+    const v1::Tensor& in = req->inputs(i);
+    auto t = DecodeTensor(in, absl::StrCat("inputs[", i, "] ('", in.name(), "')"), limits_);
+    if (!t.ok()) return ToGrpcStatus(t.status());
+    inputs.emplace_back(in.name(), std::move(*t));
+  }
+  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+  auto outputs = compiled.Run(inputs);
+  if (!outputs.ok()) return ToGrpcStatus(outputs.status());
+  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+
+  resp->set_model(model->name());
+  resp->set_variant(variant_name);
+  resp->set_request_id(req->request_id());
+  if (output_index.empty()) {
+    output_index.resize(outputs->size());
+    std::iota(output_index.begin(), output_index.end(), 0);
+  }
+  for (int i : output_index) {
+    EncodeTensor((*outputs)[i], compiled.outputs()[i].name, req->raw_output(),
+                 resp->add_outputs());
+  }
+  if (req->top_k() > 0 && !outputs->empty()) FillTopK((*outputs)[0], req->top_k(), resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceServiceImpl::GetModelMetadata(grpc::ServerContext*,
+                                                    const v1::GetModelMetadataRequest* req,
+                                                    v1::ModelMetadata* resp) {
+  std::shared_ptr<const ServedModel> model = registry_.Find(req->model());
+  if (model == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("model: '", req->model(), "' is not served (models: ",
+                                     registry_.Names(), ")"));
+  }
+  FillModelMetadata(*model, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext*,
+                                              const v1::ListModelsRequest*,
+                                              v1::ListModelsResponse* resp) {
+  for (const auto& m : registry_.List()) FillModelMetadata(*m, resp->add_models());
+  return grpc::Status::OK;
+}
+
+}  // namespace qs

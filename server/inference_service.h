@@ -1,0 +1,33 @@
+// quantserve.v1.InferenceService: Predict, GetModelMetadata, ListModels
+// over the models in a ModelRegistry.
+#pragma once
+
+#include "quantserve/v1/inference.grpc.pb.h"
+#include "server/model_registry.h"
+#include "server/tensor_codec.h"
+
+namespace qs {
+
+class InferenceServiceImpl final : public quantserve::v1::InferenceService::Service {
+ public:
+  InferenceServiceImpl(const ModelRegistry& registry, DecodeLimits limits)
+      : registry_(registry), limits_(limits) {}
+
+  grpc::Status Predict(grpc::ServerContext* ctx, const quantserve::v1::PredictRequest* req,
+                       quantserve::v1::PredictResponse* resp) override;
+  grpc::Status GetModelMetadata(grpc::ServerContext* ctx,
+                                const quantserve::v1::GetModelMetadataRequest* req,
+                                quantserve::v1::ModelMetadata* resp) override;
+  grpc::Status ListModels(grpc::ServerContext* ctx,
+                          const quantserve::v1::ListModelsRequest* req,
+                          quantserve::v1::ListModelsResponse* resp) override;
+
+ private:
+  const ModelRegistry& registry_;
+  const DecodeLimits limits_;
+};
+
+// Fills `out` from a served model (shared by GetModelMetadata and ListModels).
+void FillModelMetadata(const ServedModel& model, quantserve::v1::ModelMetadata* out);
+
+}  // namespace qs

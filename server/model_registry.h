@@ -1,0 +1,36 @@
+// The models the server is serving, by name. Each entry is an immutable
+// shared_ptr<const ServedModel>: a request holds its model for its whole
+// life, and a reload publishes a replacement without disturbing requests in
+// flight (the old model is freed when its last request finishes).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/model_builder.h"
+
+namespace qs {
+
+struct ServedModel {
+  BuiltModel built;
+  std::string default_variant;
+  const std::string& name() const { return built.name; }
+};
+
+class ModelRegistry {
+ public:
+  void Publish(std::shared_ptr<const ServedModel> model);
+  std::shared_ptr<const ServedModel> Find(const std::string& name) const;
+  std::vector<std::shared_ptr<const ServedModel>> List() const;
+  // "'a', 'b'" for error messages.
+  std::string Names() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const ServedModel>> models_;  // guarded by mu_
+};
+
+}  // namespace qs

@@ -1,0 +1,64 @@
+#include "server/quant_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
+#include "server/config_mapping.h"
+
+namespace qs {
+
+QuantServer::QuantServer(ServerConfig config) : config_(std::move(config)) {}
+
+QuantServer::~QuantServer() {
+  if (server_ && !shut_down_) Shutdown(std::chrono::milliseconds(0));
+}
+
+absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConfig& config) {
+  auto server = std::unique_ptr<QuantServer>(new QuantServer(config));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  DecodeLimits limits;
+  server->service_ = std::make_unique<InferenceServiceImpl>(server->registry_, limits);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.server.grpc_address, grpc::InsecureServerCredentials(),
+                           &server->port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.server.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.server.max_message_bytes));
+  if (config.server.worker_threads > 0) {
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                                config.server.worker_threads);
+  }
+  builder.RegisterService(server->service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.server.grpc_address, " (address in use or invalid?)"));
+  }
+  server->server_->GetHealthCheckService()->SetServingStatus(false);
+  return server;
+}
+
+absl::Status QuantServer::LoadModels() {
+  for (const ModelConfig& mc : config_.models) {
+    ASSIGN_OR_RETURN(BuiltModel built, BuildModel(ToModelSpec(mc)));
+    auto served = std::make_shared<ServedModel>();
+    served->built = std::move(built);
+    served->default_variant = mc.default_variant;
+    registry_.Publish(std::move(served));
+  }
+  if (!shut_down_) server_->GetHealthCheckService()->SetServingStatus(true);
+  return absl::OkStatus();
+}
+
+void QuantServer::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+}
+
+void QuantServer::Wait() { server_->Wait(); }
+
+}  // namespace qs

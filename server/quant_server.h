@@ -1,0 +1,43 @@
+// The running server: gRPC services (quantserve.v1, grpc.health.v1,
+// reflection) over a ModelRegistry. Start() binds the port and answers
+// health checks with NOT_SERVING while LoadModels() quantizes and compiles;
+// SERVING once every model and variant is ready; NOT_SERVING again as soon
+// as Shutdown() begins.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "config/server_config.h"
+#include "server/inference_service.h"
+#include "server/model_registry.h"
+
+namespace qs {
+
+class QuantServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<QuantServer>> Start(const ServerConfig& config);
+  ~QuantServer();
+
+  int grpc_port() const { return port_; }
+  // Builds every configured model (all variants) and publishes it.
+  absl::Status LoadModels();
+  // Stops accepting calls; calls in flight finish until `grace` runs out.
+  void Shutdown(std::chrono::milliseconds grace);
+  void Wait();
+  const ModelRegistry& registry() const { return registry_; }
+
+ private:
+  explicit QuantServer(ServerConfig config);
+
+  ServerConfig config_;
+  ModelRegistry registry_;
+  std::unique_ptr<InferenceServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace qs

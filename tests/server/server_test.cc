@@ -1,0 +1,198 @@
+// The real server over real gRPC on a free port: Predict on the bundled
+// model, metadata, health, and the error statuses clients rely on.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/data/npy.h"
+#include "health.grpc.pb.h"
+#include "quantserve/v1/inference.grpc.pb.h"
+#include "server/quant_server.h"
+
+namespace qs {
+namespace {
+
+namespace v1 = quantserve::v1;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+using testing::HasSubstr;
+
+const std::string kModels = QS_SOURCE_DIR "/models";
+
+ServerConfig TestConfig() {
+  ServerConfig config;
+  config.server.grpc_address = "127.0.0.1:0";
+  ModelConfig model;
+  model.name = "fmnist_cnn";
+  model.path = kModels + "/fmnist_cnn.onnx";
+  model.default_variant = "fp32";
+  model.variants.push_back(VariantConfig{"fp32"});
+  config.models.push_back(model);
+  return config;
+}
+
+class ServerTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto server = QuantServer::Start(TestConfig());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                   grpc::InsecureChannelCredentials());
+    // Health says NOT_SERVING until the models are built.
+    HealthCheckResponse health;
+    grpc::ClientContext ctx;
+    auto stub = grpc::health::v1::Health::NewStub(Channel());
+    ASSERT_TRUE(stub->Check(&ctx, HealthCheckRequest(), &health).ok());
+    EXPECT_EQ(health.status(), HealthCheckResponse::NOT_SERVING);
+    ASSERT_TRUE(server_->LoadModels().ok());
+  }
+  static void TearDownTestSuite() {
+    server_->Shutdown(std::chrono::milliseconds(100));
+    delete server_;
+    channel_.reset();
+  }
+  static std::shared_ptr<grpc::Channel> Channel() { return channel_; }
+  std::unique_ptr<v1::InferenceService::Stub> Stub() {
+    return v1::InferenceService::NewStub(Channel());
+  }
+  static v1::PredictRequest ImageRequest(int batch) {
+    auto input = ReadNpy(kModels + "/fmnist_cnn_first16_input.npy");
+    v1::PredictRequest req;
+    req.set_model("fmnist_cnn");
+    v1::Tensor* t = req.add_inputs();
+    t->set_name("input");
+    t->set_datatype(v1::FP32);
+    for (int64_t d : {int64_t{batch}, int64_t{1}, int64_t{28}, int64_t{28}}) t->add_shape(d);
+    t->mutable_float_data()->Add(input->data<float>(), input->data<float>() + batch * 784);
+    return req;
+  }
+  grpc::Status Predict(const v1::PredictRequest& req, v1::PredictResponse* resp) {
+    grpc::ClientContext ctx;
+    return Stub()->Predict(&ctx, req, resp);
+  }
+
+  static QuantServer* server_;
+  static std::shared_ptr<grpc::Channel> channel_;
+};
+
+QuantServer* ServerTest::server_ = nullptr;
+std::shared_ptr<grpc::Channel> ServerTest::channel_;
+
+TEST_F(ServerTest, HealthIsServingAfterLoad) {
+  HealthCheckResponse health;
+  grpc::ClientContext ctx;
+  auto stub = grpc::health::v1::Health::NewStub(Channel());
+  ASSERT_TRUE(stub->Check(&ctx, HealthCheckRequest(), &health).ok());
+  EXPECT_EQ(health.status(), HealthCheckResponse::SERVING);
+}
+
+TEST_F(ServerTest, PredictReturnsPyTorchLogitsAndTopK) {
+  auto expected = ReadNpy(kModels + "/fmnist_cnn_first16_logits.npy");
+  v1::PredictRequest req = ImageRequest(4);
+  req.set_top_k(3);
+  req.set_request_id("abc");
+  v1::PredictResponse resp;
+  ASSERT_TRUE(Predict(req, &resp).ok());
+  EXPECT_EQ(resp.variant(), "fp32");
+  EXPECT_EQ(resp.request_id(), "abc");
+  ASSERT_EQ(resp.outputs_size(), 1);
+  EXPECT_EQ(resp.outputs(0).name(), "logits");
+  ASSERT_EQ(resp.outputs(0).float_data_size(), 40);
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_NEAR(resp.outputs(0).float_data(i), expected->data<float>()[i], 1e-3);
+  }
+  ASSERT_EQ(resp.top_k_size(), 4);
+  EXPECT_EQ(resp.top_k(0).indices_size(), 3);
+  EXPECT_EQ(resp.top_k(0).indices(0), 9);  // the first test image is an ankle boot
+}
+
+TEST_F(ServerTest, RawBytesInAndOut) {
+  v1::PredictRequest req = ImageRequest(1);
+  v1::Tensor* t = req.mutable_inputs(0);
+  std::string raw(reinterpret_cast<const char*>(t->float_data().data()), 784 * 4);
+  t->clear_float_data();
+  t->set_raw_data(raw);
+  req.set_raw_output(true);
+  v1::PredictResponse resp;
+  ASSERT_TRUE(Predict(req, &resp).ok());
+  EXPECT_EQ(resp.outputs(0).raw_data().size(), 40u);
+}
+
+TEST_F(ServerTest, MetadataDescribesModelAndVariants) {
+  v1::GetModelMetadataRequest req;
+  req.set_model("fmnist_cnn");
+  v1::ModelMetadata meta;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(Stub()->GetModelMetadata(&ctx, req, &meta).ok());
+  EXPECT_EQ(meta.default_variant(), "fp32");
+  ASSERT_EQ(meta.inputs_size(), 1);
+  EXPECT_THAT(meta.inputs(0).shape(), testing::ElementsAre(-1, 1, 28, 28));
+  ASSERT_EQ(meta.variants_size(), 1);
+  EXPECT_EQ(meta.variants(0).weight_bits(), 32);
+  EXPECT_GT(meta.variants(0).weight_bytes(), 400000);
+
+  v1::ListModelsResponse list;
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(Stub()->ListModels(&ctx2, v1::ListModelsRequest(), &list).ok());
+  ASSERT_EQ(list.models_size(), 1);
+}
+
+TEST_F(ServerTest, ErrorsNameTheField) {
+  v1::PredictResponse resp;
+  v1::PredictRequest req = ImageRequest(1);
+  req.set_model("nope");
+  grpc::Status s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("'nope'"));
+
+  req = ImageRequest(1);
+  req.set_variant("int3");
+  s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("variants: 'fp32'"));
+
+  req = ImageRequest(1);
+  req.mutable_inputs(0)->set_shape(2, 27);
+  s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("inputs[0] ('input')"));
+
+  req = ImageRequest(1);
+  req.mutable_inputs(0)->set_raw_data("1234");
+  s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("both as raw_data and in typed fields"));
+
+  req = ImageRequest(1);
+  req.mutable_inputs(0)->clear_float_data();
+  req.mutable_inputs(0)->set_raw_data("1234");
+  s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("raw_data: 4 bytes"));
+
+  req = ImageRequest(1);
+  req.mutable_inputs(0)->set_datatype(v1::INT64);
+  s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  req = ImageRequest(1);
+  req.mutable_inputs(0)->set_name("image");
+  s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("'image' is not an input"));
+
+  req = ImageRequest(1);
+  req.add_output_names("probabilities");
+  s = Predict(req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("output_names[0]"));
+
+  // The server keeps serving after every bad request.
+  ASSERT_TRUE(Predict(ImageRequest(2), &resp).ok());
+}
+
+}  // namespace
+}  // namespace qs

@@ -21,22 +21,35 @@ absl::StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Compile(
   auto model = std::unique_ptr<CompiledModel>(new CompiledModel(std::move(graph), options));
   // Compile once with every dynamic dim set to 1: this checks shapes and
   // op attributes for the whole graph at load time, not at first request.
-  std::vector<Shape> shapes;
+  // A second plan with dynamic dims set to 2 tells which output dims follow
+  // them (those are reported as dynamic, -1).
+  std::vector<Shape> ones, twos;
+  bool any_dynamic = false;
   for (const auto& in : model->graph_.inputs) {
-    Shape s = in.shape;
-    for (auto& d : s) d = d < 0 ? 1 : d;
-    shapes.push_back(s);
+    Shape one = in.shape, two = in.shape;
+    for (size_t d = 0; d < one.size(); ++d) {
+      if (one[d] < 0) {
+        one[d] = 1;
+        two[d] = 2;
+        any_dynamic = true;
+      }
+    }
+    ones.push_back(one);
+    twos.push_back(two);
   }
-  ASSIGN_OR_RETURN(auto plan, model->PlanFor(shapes));
+  ASSIGN_OR_RETURN(auto plan, model->PlanFor(ones));
+  std::shared_ptr<const Plan> plan2 = plan;
+  if (any_dynamic) {
+    ASSIGN_OR_RETURN(plan2, model->PlanFor(twos));
+  }
   model->outputs_ = model->graph_.outputs;
   for (size_t i = 0; i < model->outputs_.size(); ++i) {
     model->outputs_[i].dtype = plan->output_types()[i].dtype;
     Shape s = plan->output_types()[i].shape;
-    // Output dims that follow a dynamic input batch stay dynamic.
-    bool dynamic_batch = !model->graph_.inputs.empty() &&
-                         !model->graph_.inputs[0].shape.empty() &&
-                         model->graph_.inputs[0].shape[0] < 0;
-    if (dynamic_batch && !s.empty()) s[0] = -1;
+    const Shape& s2 = plan2->output_types()[i].shape;
+    for (size_t d = 0; d < s.size() && d < s2.size(); ++d) {
+      if (s[d] != s2[d]) s[d] = -1;
+    }
     model->outputs_[i].shape = s;
   }
   return model;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/onnx_schema_check.h"
 #include "engine/onnx_tensor.h"
 #include "engine/ops/op_registry.h"
 #include "engine/status_macros.h"
@@ -152,6 +153,7 @@ absl::StatusOr<Graph> ConvertModel(const onnx::ModelProto& model, const std::str
           " is supported for ai.onnx opsets ", def->min_opset, " to ", kMaxOpset,
           "; the model uses opset ", graph.opset));
     }
+    RETURN_IF_ERROR(CheckNodeAgainstSchema(n, graph.opset, absl::StrCat(what, ": ", node.Describe())));
     for (const auto& a : n.attribute()) {
       ASSIGN_OR_RETURN(node.attributes[a.name()], ConvertAttribute(a, node.Describe()));
     }

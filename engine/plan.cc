@@ -173,7 +173,14 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs,
     for (int s : step.release) slots[s] = Tensor();
   }
   std::vector<Tensor> result;
-  for (int s : output_slots_) result.push_back(slots[s]);
+  for (int s : output_slots_) {
+    // Never hand out a model's weights (a graph output that is, or is a
+    // view of, an initializer): the caller may write into its outputs.
+    const void* data = slots[s].raw_data();
+    bool is_constant = false;
+    for (const auto& [cs, t] : constants_) is_constant |= t.raw_data() == data;
+    result.push_back(is_constant ? slots[s].Clone() : slots[s]);
+  }
   return result;
 }
 

@@ -44,6 +44,7 @@ absl::StatusOr<GemmDims> GemmShape(const OpContext& c) {
 }
 
 absl::StatusOr<std::vector<TypedShape>> InferGemm(const OpContext& c) {
+  RETURN_IF_ERROR(RequireFloatInputs(c));
   ASSIGN_OR_RETURN(GemmDims d, GemmShape(c));
   return std::vector<TypedShape>{{DataType::kFloat32, {d.m, d.n}}};
 }

@@ -50,6 +50,7 @@ absl::StatusOr<MatmulShapes> ResolveMatmul(const OpContext& c) {
 }
 
 absl::StatusOr<std::vector<TypedShape>> InferMatMul(const OpContext& c) {
+  RETURN_IF_ERROR(RequireFloatInputs(c));
   ASSIGN_OR_RETURN(MatmulShapes s, ResolveMatmul(c));
   return std::vector<TypedShape>{{DataType::kFloat32, s.out}};
 }

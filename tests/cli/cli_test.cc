@@ -1,0 +1,111 @@
+// The `quantserve` binary as users and scripts call it: exit codes, files
+// written, and the JSON keys of `report --json`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/data/npy.h"
+
+namespace qs {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HasSubstr;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Result RunCli(const std::string& args) {
+  const std::string cmd = std::string(QUANTSERVE_BIN) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WEXITSTATUS(status), out};
+}
+
+fs::path TempDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("quantserve_cli_" + name + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+const std::string kModels = QS_SOURCE_DIR "/models";
+
+TEST(CliTest, RunWritesEachOutputAsNpy) {
+  fs::path out = TempDir("run");
+  Result r = RunCli("run --model " + kModels + "/fmnist_cnn.onnx --input input=" + kModels +
+                    "/fmnist_cnn_first16_input.npy --output-dir " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto logits = ReadNpy((out / "logits.npy").string());
+  auto expected = ReadNpy(kModels + "/fmnist_cnn_first16_logits.npy");
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  ASSERT_EQ(logits->shape(), (Shape{16, 10}));
+  for (int i = 0; i < 160; ++i) {
+    EXPECT_NEAR(logits->data<float>()[i], expected->data<float>()[i], 1e-3);
+  }
+}
+
+TEST(CliTest, RunNamesTheBadInput) {
+  fs::path out = TempDir("badrun");
+  Result r = RunCli("run --model " + kModels + "/fmnist_cnn.onnx --input image=" + kModels +
+                    "/fmnist_cnn_first16_input.npy --output-dir " + out.string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("'image' is not an input"));
+
+  r = RunCli("run --model " + kModels + "/fmnist_cnn.onnx --input input=" + kModels +
+             "/fmnist_cnn_first16_logits.npy --output-dir " + out.string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("input 'input': shape [16,10]"));
+}
+
+TEST(CliTest, ReportJsonHasStableKeys) {
+  fs::path dir = TempDir("report");
+  std::ofstream(dir / "config.yaml") << "models:\n"
+                                        "  - name: fmnist_cnn\n"
+                                        "    path: " << kModels << "/fmnist_cnn.onnx\n"
+                                        "    evaluation:\n"
+                                        "      inputs: /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\n"
+                                        "      labels: /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz\n"
+                                        "      limit: 500\n";
+  Result r = RunCli("report --json --config " + (dir / "config.yaml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto json = nlohmann::json::parse(r.output);
+  ASSERT_EQ(json["models"].size(), 1u);
+  const auto& m = json["models"][0];
+  EXPECT_EQ(m["name"], "fmnist_cnn");
+  const auto& v = m["variants"][0];
+  for (const char* key : {"name", "weight_bits", "activation_bits", "method", "weight_bytes",
+                          "accuracy", "top1_agreement", "build_seconds"}) {
+    EXPECT_TRUE(v.contains(key)) << key;
+  }
+  EXPECT_EQ(v["name"], "fp32");
+  EXPECT_EQ(v["weight_bits"], 32);
+  EXPECT_GT(v["accuracy"].get<double>(), 0.85);
+  EXPECT_LE(v["accuracy"].get<double>(), 1.0);
+  EXPECT_EQ(v["top1_agreement"].get<double>(), 1.0);
+  EXPECT_EQ(v["eval_samples"], 500);
+}
+
+TEST(CliTest, ConfigErrorsExitNonZeroWithLocation) {
+  fs::path dir = TempDir("badconfig");
+  std::ofstream(dir / "config.yaml") << "models:\n  - name: m\n    pth: x.onnx\n";
+  Result r = RunCli("report --config " + (dir / "config.yaml").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("config.yaml:3:5"));
+  EXPECT_THAT(r.output, HasSubstr("pth"));
+}
+
+}  // namespace
+}  // namespace qs

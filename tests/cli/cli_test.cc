@@ -57,6 +57,26 @@ TEST(CliTest, RunWritesEachOutputAsNpy) {
   }
 }
 
+TEST(CliTest, RunReadsTensorProtoInputs) {
+  const std::string kCase = "/usr/share/libonnx-testdata/data/node/test_softmax_axis_1";
+  if (!fs::exists(kCase)) GTEST_SKIP() << "libonnx-testdata is not installed";
+  fs::path out = TempDir("runpb");
+  Result r = RunCli("run --model " + kCase + "/model.onnx --input x=" + kCase +
+                    "/test_data_set_0/input_0.pb --output-dir " + out.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto y = ReadNpy((out / "y.npy").string());
+  ASSERT_TRUE(y.ok()) << y.status();
+  ASSERT_EQ(y->shape(), (Shape{3, 4, 5}));
+  // Softmax along axis 1: each column over the 4 rows sums to 1.
+  for (int64_t a = 0; a < 3; ++a) {
+    for (int64_t c = 0; c < 5; ++c) {
+      float sum = 0;
+      for (int64_t b = 0; b < 4; ++b) sum += y->data<float>()[a * 20 + b * 5 + c];
+      EXPECT_NEAR(sum, 1.0f, 1e-5);
+    }
+  }
+}
+
 TEST(CliTest, RunNamesTheBadInput) {
   fs::path out = TempDir("badrun");
   Result r = RunCli("run --model " + kModels + "/fmnist_cnn.onnx --input image=" + kModels +

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config/quant_policy_reader.h"
 #include "config/value_readers.h"
 #include "config/yaml_reader.h"
 #include "engine/status_macros.h"
@@ -21,6 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using config_internal::CheckModelFile;
 using config_internal::MapReader;
+using config_internal::ParseVariant;
 using config_internal::ReadAddress;
 using config_internal::ReadName;
 using config_internal::ReadPath;
@@ -66,15 +68,15 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
   return absl::OkStatus();
 }
 
+const std::vector<absl::string_view> kDatasetKeys = {
+    "format", "inputs", "labels", "scale", "offset", "limit"};
+
 absl::StatusOr<DatasetConfig> ParseDataset(const YamlReader& reader,
                                            const Value& v,
                                            const fs::path& base_dir,
                                            bool labels_required) {
   ASSIGN_OR_RETURN(MapReader map,
-                   MapReader::Create(reader, v,
-                                     {"format", "inputs", "labels", "scale",
-                                      "offset", "limit"},
-                                     "a dataset"));
+                   MapReader::Create(reader, v, kDatasetKeys, "a dataset"));
   DatasetConfig dataset;
   if (auto f = map.Find("format")) {
     ASSIGN_OR_RETURN(std::string format, reader.ReadEnum(*f, {"idx", "npy"}));
@@ -111,12 +113,12 @@ absl::StatusOr<std::vector<VariantConfig>> ParseVariants(
   std::vector<VariantConfig> variants;
   std::map<std::string, int> first_line;  // name -> 1-based line
   for (const Value& item : items) {
-    ASSIGN_OR_RETURN(MapReader map,
-                     MapReader::Create(reader, item, {"name"}, "a variant"));
-    ASSIGN_OR_RETURN(Value name_value, map.Require("name"));
-    VariantConfig variant;
-    ASSIGN_OR_RETURN(variant.name,
-                     ReadName(reader, name_value, "variant name"));
+    ASSIGN_OR_RETURN(VariantConfig variant, ParseVariant(reader, item));
+    // ParseVariant has checked the map and its `name`.
+    const YAML::Node name_node = item.node["name"];
+    const Value name_value{name_node,
+                           config_internal::ChildPath(item.path, "name"),
+                           config_internal::BestMark(name_node, item.mark)};
     auto [it, inserted] =
         first_line.emplace(variant.name, name_value.mark.line + 1);
     if (!inserted) {
@@ -130,6 +132,45 @@ absl::StatusOr<std::vector<VariantConfig>> ParseVariants(
   return variants;
 }
 
+// A quantized variant needs calibration data, which must not be the
+// evaluation set (its accuracy would then be measured on the data it was
+// tuned on).
+absl::Status CheckCalibration(const YamlReader& reader, const Value& model_v,
+                              const std::optional<Value>& calibration_v,
+                              const ModelConfig& model) {
+  if (!model.calibration.has_value()) {
+    for (size_t i = 0; i < model.variants.size(); ++i) {
+      if (!model.variants[i].quantized()) continue;
+      return reader.Error(
+          model_v.mark, config_internal::ChildPath(model_v.path, "calibration"),
+          absl::StrCat(
+              "required by quantized variant \"", model.variants[i].name,
+              "\" (",
+              config_internal::IndexPath(
+                  config_internal::ChildPath(model_v.path, "variants"), i),
+              "); add a calibration dataset, e.g. the training split"));
+    }
+    return absl::OkStatus();
+  }
+  if (!model.evaluation.has_value()) return absl::OkStatus();
+  const std::string& calibration = model.calibration->inputs;
+  const std::string& evaluation = model.evaluation->inputs;
+  std::error_code ec;
+  if (calibration != evaluation &&
+      !fs::equivalent(calibration, evaluation, ec)) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(MapReader map, MapReader::Create(reader, *calibration_v,
+                                                    kDatasetKeys, "a dataset"));
+  ASSIGN_OR_RETURN(Value inputs, map.Require("inputs"));
+  return reader.Error(
+      inputs, absl::StrCat("calibration and evaluation use the same images (\"",
+                           calibration,
+                           "\"); calibrate on other data, e.g. the training "
+                           "split, so that accuracy is not measured on the "
+                           "calibration set"));
+}
+
 // `first_line` maps the model names seen so far to their 1-based lines.
 absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
                                        const Value& v, const fs::path& base_dir,
@@ -138,7 +179,7 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
                    MapReader::Create(reader, v,
                                      {"name", "path", "default_variant",
                                       "eval_batch_size", "evaluation",
-                                      "variants"},
+                                      "calibration", "variants"},
                                      "a model"));
   ModelConfig model;
   ASSIGN_OR_RETURN(Value name, map.Require("name"));
@@ -160,11 +201,18 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
                      ParseDataset(reader, *e, base_dir,
                                   /*labels_required=*/true));
   }
+  const std::optional<Value> calibration = FindSection(map, "calibration");
+  if (calibration) {
+    ASSIGN_OR_RETURN(model.calibration,
+                     ParseDataset(reader, *calibration, base_dir,
+                                  /*labels_required=*/false));
+  }
   if (auto variants = FindSection(map, "variants")) {
     ASSIGN_OR_RETURN(model.variants, ParseVariants(reader, *variants));
   } else {
     model.variants.push_back(VariantConfig{"fp32"});
   }
+  RETURN_IF_ERROR(CheckCalibration(reader, v, calibration, model));
   model.default_variant = model.variants.front().name;
   if (auto d = map.Find("default_variant")) {
     ASSIGN_OR_RETURN(model.default_variant, reader.ReadString(*d));

@@ -3,7 +3,8 @@
 // Loading either yields a fully validated ServerConfig or an error whose
 // message reads `<file>:<line>:<col>: <key.path>: <problem>` (1-based line and
 // column). All errors are InvalidArgument, except NotFound for a missing
-// config file. See docs/CONFIG.md for every key.
+// config file. See docs/CONFIG.md for every key and docs/POLICY.md for the
+// quantization policy (variants, calibration).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/quant_policy_config.h"
 
 namespace qs {
 
@@ -25,13 +27,35 @@ struct DatasetConfig {
                        // calibration ("" when absent)
   float scale = 1.0f / 255.0f;  // float_input = raw * scale + offset
   float offset = 0.0f;
-  int64_t limit = 0;  // 0 = all samples
+  int64_t limit = 0;  // 0 = all samples; for calibration, the number of
+                      // calibration samples
 };
 
+// One servable version of a model. A variant with only a name is the fp32
+// model. Once loaded, a quantized variant always has both `weights` and
+// `activations` (the one not given gets its defaults: 8-bit linear weights,
+// 8-bit minmax activations); docs/POLICY.md describes every key.
 struct VariantConfig {
-  std::string name;  // unique within a model; [A-Za-z0-9_.-]+
-  // Quantization settings come later; a variant with only a name is the
-  // fp32 model.
+  std::string name;  // unique within a model; [A-Za-z0-9_.-]+ (keep it first:
+                     // VariantConfig{"fp32"} is used)
+  std::optional<WeightQuantConfig> weights = std::nullopt;
+  std::optional<ActivationQuantConfig> activations = std::nullopt;
+  // Set only on quantized variants.
+  std::optional<OptimizeConfig> optimize = std::nullopt;
+  // Applied in order; for each layer the last matching override wins. Only on
+  // quantized variants.
+  std::vector<LayerOverrideConfig> layers = {};
+  // Per-layer weight bit widths chosen by search. Implies `weights` (whose
+  // `bits` then holds the largest candidate).
+  std::optional<AutoBitsConfig> auto_bits = std::nullopt;
+  // "<file>:<line>:<col>: models[0].variants[2]" ("" for the implicit fp32
+  // variant of a model without `variants`).
+  std::string location = {};
+
+  bool quantized() const {
+    return weights.has_value() || activations.has_value() ||
+           auto_bits.has_value();
+  }
 };
 
 struct ModelConfig {
@@ -39,6 +63,9 @@ struct ModelConfig {
   std::string path;             // .onnx file, absolute; exists
   std::string default_variant;  // names one of `variants`
   std::optional<DatasetConfig> evaluation;
+  // Samples for activation ranges and optimization; required when any
+  // variant is quantized, and must not use the evaluation inputs.
+  std::optional<DatasetConfig> calibration;
   std::vector<VariantConfig> variants;  // non-empty; default: {{"fp32"}}
   int64_t eval_batch_size = 64;         // 1..4096
 };

@@ -119,7 +119,7 @@ absl::StatusOr<int64_t> YamlReader::ReadInt(const Value& v, int64_t min,
   return value;
 }
 
-absl::StatusOr<float> YamlReader::ReadFloat(const Value& v) const {
+absl::StatusOr<double> YamlReader::ReadDouble(const Value& v) const {
   if (!v.node.IsScalar()) {
     return Error(v, absl::StrCat("expected a number, got ",
                                  DescribeType(v.node)));
@@ -138,11 +138,28 @@ absl::StatusOr<float> YamlReader::ReadFloat(const Value& v) const {
   if (!std::isfinite(value)) {
     return Error(v, absl::StrCat("value ", text, " is not a finite number"));
   }
-  if (std::fabs(value) > FLT_MAX) {
-    return Error(v, absl::StrCat("value ", text,
+  return value;
+}
+
+absl::StatusOr<float> YamlReader::ReadFloat(const Value& v) const {
+  absl::StatusOr<double> value = ReadDouble(v);
+  if (!value.ok()) return value.status();
+  if (std::fabs(*value) > FLT_MAX) {
+    return Error(v, absl::StrCat("value ", v.node.Scalar(),
                                  " is out of range for a 32-bit float"));
   }
-  return static_cast<float>(value);
+  return static_cast<float>(*value);
+}
+
+absl::StatusOr<bool> YamlReader::ReadBool(const Value& v) const {
+  if (!v.node.IsScalar()) {
+    return Error(v, absl::StrCat("expected true or false, got ",
+                                 DescribeType(v.node)));
+  }
+  const std::string& text = v.node.Scalar();
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return Error(v, absl::StrCat("expected true or false, got ", Quote(text)));
 }
 
 absl::StatusOr<std::string> YamlReader::ReadEnum(
@@ -268,6 +285,15 @@ absl::Status MapReader::GetInt(absl::string_view key, int64_t min, int64_t max,
   absl::Status status = GetInt(key, min, max, &wide);
   if (status.ok()) *out = static_cast<int>(wide);
   return status;
+}
+
+absl::Status MapReader::GetBool(absl::string_view key, bool* out) const {
+  std::optional<Value> value = Find(key);
+  if (!value.has_value()) return absl::OkStatus();
+  absl::StatusOr<bool> b = reader_->ReadBool(*value);
+  if (!b.ok()) return b.status();
+  *out = *b;
+  return absl::OkStatus();
 }
 
 absl::Status MapReader::GetFloat(absl::string_view key, float* out) const {

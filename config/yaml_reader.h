@@ -60,6 +60,10 @@ class YamlReader {
                                   int64_t max) const;
   // Finite and representable as float.
   absl::StatusOr<float> ReadFloat(const Value& v) const;
+  // Finite.
+  absl::StatusOr<double> ReadDouble(const Value& v) const;
+  // true or false (also True/TRUE/False/FALSE); not yes/no/on/off/1/0.
+  absl::StatusOr<bool> ReadBool(const Value& v) const;
   // One of `allowed`; the error lists them.
   absl::StatusOr<std::string> ReadEnum(
       const Value& v, const std::vector<absl::string_view>& allowed) const;
@@ -95,6 +99,7 @@ class MapReader {
   absl::Status GetInt(absl::string_view key, int64_t min, int64_t max,
                       int* out) const;
   absl::Status GetFloat(absl::string_view key, float* out) const;
+  absl::Status GetBool(absl::string_view key, bool* out) const;
 
   const Value& value() const { return map_; }
 

@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Compile(
     twos.push_back(two);
   }
   ASSIGN_OR_RETURN(auto plan, model->PlanFor(ones));
+  model->batch1_plan_ = plan;
   std::shared_ptr<const Plan> plan2 = plan;
   if (any_dynamic) {
     ASSIGN_OR_RETURN(plan2, model->PlanFor(twos));
@@ -53,6 +54,11 @@ absl::StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Compile(
     model->outputs_[i].shape = s;
   }
   return model;
+}
+
+std::vector<Plan::LayerInfo> CompiledModel::Layers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return batch1_plan_ ? batch1_plan_->Layers() : std::vector<Plan::LayerInfo>{};
 }
 
 absl::Status CompiledModel::ValidateInputs(const std::vector<Tensor>& inputs) const {
@@ -105,7 +111,7 @@ absl::StatusOr<std::vector<Tensor>> CompiledModel::Run(const NamedTensors& input
 }
 
 absl::StatusOr<std::vector<Tensor>> CompiledModel::RunOrdered(
-    std::vector<Tensor> inputs) const {
+    std::vector<Tensor> inputs, const Plan::ValueObserver* observer) const {
   if (inputs.size() != graph_.inputs.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the model takes ", graph_.inputs.size(), " inputs, got ", inputs.size()));
@@ -115,7 +121,7 @@ absl::StatusOr<std::vector<Tensor>> CompiledModel::RunOrdered(
   for (const auto& t : inputs) shapes.push_back(t.shape());
   ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, PlanFor(shapes));
   std::unique_ptr<RunContext> ctx = AcquireContext();
-  auto result = plan->Execute(std::move(inputs), *ctx);
+  auto result = plan->Execute(std::move(inputs), *ctx, observer);
   ReleaseContext(std::move(ctx));
   return result;
 }

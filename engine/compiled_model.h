@@ -35,12 +35,16 @@ class CompiledModel {
   // Inputs by name (any order; every graph input exactly once). Returns the
   // graph outputs in order. Errors name the offending input.
   absl::StatusOr<std::vector<Tensor>> Run(const NamedTensors& inputs) const;
-  // Inputs in graph-input order.
-  absl::StatusOr<std::vector<Tensor>> RunOrdered(std::vector<Tensor> inputs) const;
+  // Inputs in graph-input order; `observer` (optional) sees every
+  // intermediate value as it is produced.
+  absl::StatusOr<std::vector<Tensor>> RunOrdered(
+      std::vector<Tensor> inputs, const Plan::ValueObserver* observer = nullptr) const;
 
   const Graph& graph() const { return graph_; }
   const std::vector<ValueInfo>& inputs() const { return graph_.inputs; }
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
+  // The batch-1 plan's layers and the oneDNN primitives that run them.
+  std::vector<Plan::LayerInfo> Layers() const;
   // Bytes of constant weights as stored (after folding).
   int64_t weight_bytes() const { return graph_.InitializerBytes(); }
 
@@ -59,6 +63,7 @@ class CompiledModel {
   mutable std::mutex mu_;
   mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans_;  // guarded by mu_
   mutable std::vector<std::unique_ptr<RunContext>> idle_contexts_;           // guarded by mu_
+  std::shared_ptr<const Plan> batch1_plan_;  // set once in Compile
 };
 
 }  // namespace qs

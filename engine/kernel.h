@@ -37,9 +37,16 @@ class RunContext {
   size_t scratch_bytes_ = 0;
 };
 
+// Which oneDNN primitive runs a layer, for reports ("impl" as oneDNN names
+// it, data types as "f32", "u8", "s8"). Empty for kernels without one.
+struct KernelInfo {
+  std::string impl, src_dt, wei_dt, dst_dt;
+};
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
+  virtual KernelInfo Info() const { return {}; }
   // Fills `outputs` (one per node output). Inputs are never modified.
   virtual absl::Status Run(std::span<const Tensor> inputs,
                            std::span<Tensor> outputs, RunContext& ctx) const = 0;

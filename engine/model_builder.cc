@@ -3,19 +3,133 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/cpu_features.h"
 #include "engine/evaluate.h"
 #include "engine/onnx_importer.h"
+#include "engine/passes/passes.h"
+#include "engine/quant/auto_bits.h"
+#include "engine/quant/calibrator.h"
+#include "engine/quant/layer_selector.h"
 #include "engine/status_macros.h"
 
 namespace qs {
 namespace {
 
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 absl::Status WithContext(const absl::Status& s, const std::string& context) {
   return absl::Status(s.code(), absl::StrCat(context, ": ", s.message()));
+}
+
+// Everything a model's variants share: the optimized fp32 graph compiled,
+// its evaluation, and (lazily) calibration statistics.
+struct SharedState {
+  std::shared_ptr<const CompiledModel> fp32;
+  std::optional<Dataset> eval_data;
+  std::optional<quant::CalibrationStats> calibration;
+  std::vector<int32_t> fp32_predictions;
+  EvaluationResult fp32_eval;
+};
+
+void Progress(const ModelSpec& spec, const std::string& step, Clock::time_point start) {
+  if (spec.progress) {
+    spec.progress(absl::StrFormat("model '%s' %s: %.2fs", spec.name, step, SecondsSince(start)));
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
+    const ModelSpec& spec, const VariantSpec& v, SharedState& shared, VariantReport& report) {
+  auto start = Clock::now();
+  if (!shared.calibration) {
+    if (!spec.calibration) {
+      return absl::FailedPreconditionError("a quantized variant needs a calibration set");
+    }
+    Shape sample_shape(shared.fp32->inputs()[0].shape.begin() + 1,
+                       shared.fp32->inputs()[0].shape.end());
+    ASSIGN_OR_RETURN(Dataset data, LoadDataset(*spec.calibration, sample_shape));
+    quant::CalibrationOptions options;
+    options.batch_size = spec.eval_batch_size;
+    ASSIGN_OR_RETURN(shared.calibration,
+                     quant::CalibrationStats::Collect(*shared.fp32, data, options));
+    Progress(spec, absl::StrCat("calibrate on ", data.size(), " samples"), start);
+    start = Clock::now();
+  }
+  quant::QuantPolicy policy = *v.policy;
+  policy.weights.max_abs_code = MaxSafeWeightCode();
+  const Graph& graph = shared.fp32->graph();
+  ASSIGN_OR_RETURN(std::vector<quant::LayerPlan> plans, quant::SelectLayers(graph, policy));
+  auto quantize_and_compile = [&](const std::vector<quant::LayerPlan>& layer_plans)
+      -> absl::StatusOr<std::pair<quant::QuantizedGraph, std::unique_ptr<CompiledModel>>> {
+    ASSIGN_OR_RETURN(quant::QuantizedGraph q, quant::QuantizeGraph(graph, layer_plans,
+                                                                   *shared.calibration,
+                                                                   policy.optimize));
+    ASSIGN_OR_RETURN(std::unique_ptr<CompiledModel> m, CompiledModel::Compile(q.graph, spec.compile));
+    return std::make_pair(std::move(q), std::move(m));
+  };
+  if (policy.auto_bits) {
+    if (!shared.eval_data || shared.eval_data->labels.empty()) {
+      return absl::FailedPreconditionError("auto bit widths need a labelled evaluation set");
+    }
+    // The search screens candidates on the first 2,000 evaluation samples
+    // and confirms the one it accepts on the whole set.
+    const Dataset& full = *shared.eval_data;
+    Dataset screen_set;
+    const int64_t n = std::min<int64_t>(2000, full.size());
+    screen_set.inputs = full.Batch(0, n);
+    screen_set.labels = Tensor::FromVector<int64_t>(
+        {n}, std::vector<int64_t>(full.labels.data<int64_t>(), full.labels.data<int64_t>() + n));
+    auto evaluator = [&](const Dataset& data) {
+      return [&, data_ptr = &data](const std::vector<quant::LayerPlan>& p)
+                 -> absl::StatusOr<double> {
+        ASSIGN_OR_RETURN(auto built, quantize_and_compile(p));
+        ASSIGN_OR_RETURN(EvaluationResult e,
+                         EvaluateClassifier(*built.second, *data_ptr, spec.eval_batch_size));
+        return e.accuracy;
+      };
+    };
+    ASSIGN_OR_RETURN(EvaluationResult fp32_screen,
+                     EvaluateClassifier(*shared.fp32, screen_set, spec.eval_batch_size));
+    ASSIGN_OR_RETURN(quant::AutoBitsResult result,
+                     quant::SearchBitWidths(plans, *policy.auto_bits, fp32_screen.accuracy,
+                                            evaluator(screen_set), shared.fp32_eval.accuracy,
+                                            evaluator(full)));
+    for (const auto& step : result.steps) Progress(spec, "auto: " + step, start);
+    if (!result.met_budget) {
+      Progress(spec, absl::StrCat("auto: budget not met even with every layer in fp32"), start);
+    }
+    plans = result.plans;
+    report.auto_steps = result.steps;
+  }
+  ASSIGN_OR_RETURN(auto built, quantize_and_compile(plans));
+  quant::QuantizedGraph& q = built.first;
+  std::unique_ptr<CompiledModel>& model = built.second;
+  Progress(spec, absl::StrCat("variant '", v.name, "' quantize",
+                              policy.optimize ? " + optimize" : "", " + compile"), start);
+  start = Clock::now();
+  report.weight_bits = 0;
+  for (const auto& l : q.layers) {
+    if (l.quantized) report.weight_bits = std::max(report.weight_bits, l.weight_bits);
+  }
+  if (report.weight_bits == 0) report.weight_bits = 32;
+  report.activation_bits = policy.activations.bits;
+  report.method = quant::WeightMethodName(policy.weights.method);
+  report.weight_bytes = q.weight_bytes;
+  report.layers = q.layers;
+  for (const auto& layer : model->Layers()) {
+    for (auto& r : report.layers) {
+      if (r.name != layer.node) continue;
+      r.impl = layer.kernel.impl;
+      r.src_dt = layer.kernel.src_dt;
+      r.wei_dt = layer.kernel.wei_dt;
+      r.dst_dt = layer.kernel.dst_dt;
+    }
+  }
+  return std::shared_ptr<const CompiledModel>(std::move(model));
 }
 
 }  // namespace
@@ -29,44 +143,61 @@ const BuiltVariant* BuiltModel::Find(const std::string& variant) const {
 
 absl::StatusOr<BuiltModel> BuildModel(const ModelSpec& spec) {
   const std::string context = absl::StrCat("model '", spec.name, "'");
+  auto start = Clock::now();
   auto graph = ImportOnnxFile(spec.path);
   if (!graph.ok()) return WithContext(graph.status(), context);
+  SharedState shared;
+  auto fp32 = CompiledModel::Compile(std::move(*graph), spec.compile);
+  if (!fp32.ok()) return WithContext(fp32.status(), context);
+  shared.fp32 = std::move(*fp32);
+  Progress(spec, "load + compile fp32", start);
 
-  std::optional<Dataset> eval_data;
   if (spec.evaluation) {
-    Shape sample_shape;
-    if (!graph->inputs.empty() && !graph->inputs[0].shape.empty()) {
-      sample_shape.assign(graph->inputs[0].shape.begin() + 1, graph->inputs[0].shape.end());
-    }
+    start = Clock::now();
+    Shape sample_shape(shared.fp32->inputs()[0].shape.begin() + 1,
+                       shared.fp32->inputs()[0].shape.end());
     auto data = LoadDataset(*spec.evaluation, sample_shape);
     if (!data.ok()) return WithContext(data.status(), context + " evaluation set");
-    eval_data = std::move(*data);
+    shared.eval_data = std::move(*data);
+    // Every variant is compared with the fp32 model's predictions.
+    auto eval = EvaluateClassifier(*shared.fp32, *shared.eval_data, spec.eval_batch_size);
+    if (!eval.ok()) return WithContext(eval.status(), context + " fp32 evaluation");
+    shared.fp32_eval = *eval;
+    shared.fp32_predictions = eval->predictions;
+    Progress(spec, "evaluate fp32", start);
   }
 
   BuiltModel built;
   built.name = spec.name;
-  std::vector<int32_t> fp32_predictions;
   for (const VariantSpec& v : spec.variants) {
     const std::string vcontext = absl::StrCat(context, " variant '", v.name, "'");
-    const auto start = std::chrono::steady_clock::now();
-    auto model = CompiledModel::Compile(*graph, spec.compile);
-    if (!model.ok()) return WithContext(model.status(), vcontext);
     BuiltVariant variant;
     variant.report.name = v.name;
+    start = Clock::now();
+    if (!v.policy) {
+      variant.model = shared.fp32;
+      variant.report.weight_bytes = shared.fp32->weight_bytes();
+    } else {
+      auto model = BuildQuantized(spec, v, shared, variant.report);
+      if (!model.ok()) return WithContext(model.status(), vcontext);
+      variant.model = std::move(*model);
+    }
     variant.report.build_seconds = SecondsSince(start);
-    variant.report.weight_bytes = (*model)->weight_bytes();
-    variant.model = std::move(*model);
-    if (eval_data) {
-      auto eval = EvaluateClassifier(*variant.model, *eval_data, spec.eval_batch_size);
-      if (!eval.ok()) return WithContext(eval.status(), vcontext + " evaluation");
-      variant.report.evaluated = !eval_data->labels.empty();
-      variant.report.eval_samples = eval->samples;
-      variant.report.accuracy = eval->accuracy;
-      variant.report.eval_seconds = eval->seconds;
-      // Every variant is compared with the model's fp32 predictions; the
-      // fp32 variant is computed first (it is the unquantized graph).
-      if (fp32_predictions.empty()) fp32_predictions = eval->predictions;
-      variant.report.top1_agreement = Top1Agreement(eval->predictions, fp32_predictions);
+    if (shared.eval_data) {
+      start = Clock::now();
+      EvaluationResult eval = shared.fp32_eval;
+      if (v.policy) {
+        auto e = EvaluateClassifier(*variant.model, *shared.eval_data, spec.eval_batch_size);
+        if (!e.ok()) return WithContext(e.status(), vcontext + " evaluation");
+        eval = std::move(*e);
+      }
+      variant.report.evaluated = !shared.eval_data->labels.empty();
+      variant.report.eval_samples = eval.samples;
+      variant.report.accuracy = eval.accuracy;
+      variant.report.eval_seconds = eval.seconds;
+      variant.report.top1_agreement = Top1Agreement(eval.predictions, shared.fp32_predictions);
+      Progress(spec, absl::StrFormat("variant '%s' evaluate (accuracy %.2f%%)", v.name,
+                                     100 * eval.accuracy), start);
     }
     built.variants.push_back(std::move(variant));
   }

@@ -4,6 +4,7 @@
 // model's evaluation set, including top-1 agreement with the fp32 variant.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,11 +13,15 @@
 #include "absl/status/statusor.h"
 #include "engine/compiled_model.h"
 #include "engine/data/dataset.h"
+#include "engine/quant/policy.h"
+#include "engine/quant/quantize_graph.h"
 
 namespace qs {
 
 struct VariantSpec {
-  std::string name;  // "fp32"; quantization settings are added per variant
+  std::string name;
+  // Absent: the fp32 model. Present: quantized by this policy.
+  std::optional<quant::QuantPolicy> policy;
 };
 
 struct ModelSpec {
@@ -24,8 +29,12 @@ struct ModelSpec {
   std::string path;  // .onnx
   std::vector<VariantSpec> variants;
   std::optional<DatasetSpec> evaluation;
+  std::optional<DatasetSpec> calibration;  // required by quantized variants
   int64_t eval_batch_size = 64;
   CompileOptions compile;
+  // Called with one line per build step (load, calibrate, quantize,
+  // compile, evaluate) and its duration.
+  std::function<void(const std::string&)> progress;
 };
 
 // What `quantserve report` prints and GetModelMetadata returns per variant.
@@ -41,6 +50,8 @@ struct VariantReport {
   double top1_agreement = 1.0;  // with the fp32 variant, 0..1
   double build_seconds = 0.0;   // quantize + compile
   double eval_seconds = 0.0;
+  std::vector<quant::LayerReport> layers;  // quantizable layers (empty for fp32)
+  std::vector<std::string> auto_steps;     // the mixed-precision search, if any
 };
 
 struct BuiltVariant {

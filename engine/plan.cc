@@ -85,6 +85,7 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
   };
   for (size_t i = 0; i < graph.inputs.size(); ++i) {
     plan->input_slots_.push_back(add_slot(graph.inputs[i].name));
+    plan->input_names_.push_back(graph.inputs[i].name);
     types[graph.inputs[i].name] = {graph.inputs[i].dtype, input_shapes[i]};
   }
   for (const auto& [name, tensor] : graph.initializers) {
@@ -146,10 +147,13 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
   return plan;
 }
 
-absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs,
-                                                  RunContext& ctx) const {
+absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, RunContext& ctx,
+                                                  const ValueObserver* observer) const {
   std::vector<Tensor> slots(num_slots_);
-  for (size_t i = 0; i < input_slots_.size(); ++i) slots[input_slots_[i]] = std::move(inputs[i]);
+  for (size_t i = 0; i < input_slots_.size(); ++i) {
+    if (observer) (*observer)(input_names_[i], inputs[i]);
+    slots[input_slots_[i]] = std::move(inputs[i]);
+  }
   for (const auto& [s, t] : constants_) slots[s] = t;
   std::vector<Tensor> in, out;
   for (const Step& step : steps_) {
@@ -168,7 +172,9 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs,
       return absl::Status(st.code(), absl::StrCat(step.node->Describe(), ": ", st.message()));
     }
     for (size_t i = 0; i < step.outputs.size(); ++i) {
-      if (step.outputs[i] >= 0) slots[step.outputs[i]] = std::move(out[i]);
+      if (step.outputs[i] < 0) continue;
+      if (observer) (*observer)(step.node->outputs[i], out[i]);
+      slots[step.outputs[i]] = std::move(out[i]);
     }
     for (int s : step.release) slots[s] = Tensor();
   }
@@ -182,6 +188,14 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs,
     result.push_back(is_constant ? slots[s].Clone() : slots[s]);
   }
   return result;
+}
+
+std::vector<Plan::LayerInfo> Plan::Layers() const {
+  std::vector<LayerInfo> layers;
+  for (const Step& step : steps_) {
+    layers.push_back({step.node->name, step.node->op_type, step.kernel->Info()});
+  }
+  return layers;
 }
 
 absl::StatusOr<std::vector<Tensor>> EvaluateConstantNode(const Node& node,

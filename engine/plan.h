@@ -3,6 +3,7 @@
 // shared by all concurrent runs with those shapes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -31,12 +32,22 @@ class Plan {
                                                      const dnnl::engine& engine,
                                                      WeightCache& weights);
 
+  // Sees every graph input and every value a node produces (calibration).
+  using ValueObserver = std::function<void(const std::string& value, const Tensor& tensor)>;
+
   // Inputs in graph.inputs order (already validated); outputs in
   // graph.outputs order.
-  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor> inputs,
-                                              RunContext& ctx) const;
+  absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor> inputs, RunContext& ctx,
+                                              const ValueObserver* observer = nullptr) const;
 
   const std::vector<TypedShape>& output_types() const { return output_types_; }
+
+  struct LayerInfo {
+    std::string node, op;
+    KernelInfo kernel;
+  };
+  // Every step with its oneDNN primitive, in execution order.
+  std::vector<LayerInfo> Layers() const;
   int64_t activation_bytes() const { return activation_bytes_; }
 
  private:
@@ -50,6 +61,7 @@ class Plan {
   std::vector<Step> steps_;
   int num_slots_ = 0;
   std::vector<int> input_slots_, output_slots_;
+  std::vector<std::string> input_names_;
   std::vector<std::pair<int, Tensor>> constants_;
   std::vector<TypedShape> output_types_;
   int64_t activation_bytes_ = 0;

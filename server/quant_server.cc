@@ -3,6 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
 #include "server/config_mapping.h"
@@ -42,7 +44,9 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
 
 absl::Status QuantServer::LoadModels() {
   for (const ModelConfig& mc : config_.models) {
-    ASSIGN_OR_RETURN(BuiltModel built, BuildModel(ToModelSpec(mc)));
+    ModelSpec spec = ToModelSpec(mc);
+    spec.progress = [](const std::string& line) { spdlog::info("{}", line); };
+    ASSIGN_OR_RETURN(BuiltModel built, BuildModel(spec));
     auto served = std::make_shared<ServedModel>();
     served->built = std::move(built);
     served->default_variant = mc.default_variant;

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/ops/dnnl_util.h"
 #include "engine/ops/op_registry.h"
+#include "engine/ops/conv_geometry.h"
 #include "engine/ops/spatial.h"
 #include "engine/status_macros.h"
 
@@ -12,34 +13,9 @@ namespace {
 using dnnl::memory;
 
 absl::StatusOr<SpatialParams> ConvSpatial(const OpContext& c) {
-  const Shape& x = c.in_shapes[0];
   RETURN_IF_ERROR(RequireFloatInputs(c));
-  const Shape& w = c.in_shapes[1];
-  if (x.size() < 3 || x.size() > 5 || w.size() != x.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        c.node.Describe(), ": input ", ShapeToString(x), " and weights ",
-        ShapeToString(w), " must both be rank 3, 4 or 5"));
-  }
-  const int64_t group = c.node.GetInt("group", 1);
-  if (group < 1 || x[1] % group != 0 || w[0] % group != 0 || w[1] * group != x[1]) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        c.node.Describe(), ": input channels ", x[1], ", weight shape ",
-        ShapeToString(w), " and group ", group, " are inconsistent"));
-  }
-  if (c.has_input(2) && (c.in_shapes[2].size() != 1 || c.in_shapes[2][0] != w[0])) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        c.node.Describe(), ": bias shape ", ShapeToString(c.in_shapes[2]),
-        " must be [", w[0], "]"));
-  }
-  std::vector<int64_t> in(x.begin() + 2, x.end());
-  std::vector<int64_t> kernel(w.begin() + 2, w.end());
-  std::vector<int64_t> declared = c.node.GetInts("kernel_shape", kernel);
-  if (declared != kernel) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        c.node.Describe(), ": kernel_shape attribute disagrees with the weights ",
-        ShapeToString(w)));
-  }
-  return ResolveSpatial(c.node, in, kernel, /*ceil_mode=*/false);
+  return ConvGeometry(c.node, c.in_shapes[0], c.in_shapes[1],
+                      c.has_input(2) ? &c.in_shapes[2] : nullptr);
 }
 
 absl::StatusOr<std::vector<TypedShape>> InferConv(const OpContext& c) {
@@ -51,6 +27,7 @@ absl::StatusOr<std::vector<TypedShape>> InferConv(const OpContext& c) {
 
 class ConvKernel : public Kernel {
  public:
+  KernelInfo Info() const override { return info_; }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
     out[0] = Tensor(DataType::kFloat32, out_shape_);
@@ -110,6 +87,7 @@ class ConvKernel : public Kernel {
     }
     k->pd_ = dnnl::convolution_forward::primitive_desc(
         *desc, MakeAttr(c.node.fused_activations), *c.engine);
+    k->info_ = DescribePrimitive(k->pd_);
     k->step_ = MakeStep<dnnl::convolution_forward::primitive_desc,
                         dnnl::convolution_forward>(k->pd_);
     if (const Tensor* wt = c.constant(1)) {
@@ -127,6 +105,7 @@ class ConvKernel : public Kernel {
   memory::desc x_plain_, w_plain_, b_plain_, y_plain_;
   bool has_bias_ = false;
   dnnl::convolution_forward::primitive_desc pd_;
+  KernelInfo info_;
   DnnlStep step_;
   std::optional<memory> const_weights_, const_bias_;
 };

@@ -9,6 +9,7 @@ using dnnl::memory;
 
 class DenseKernel : public Kernel {
  public:
+  KernelInfo Info() const override { return info_; }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
     out[0] = Tensor(DataType::kFloat32, out_shape_);
@@ -27,6 +28,7 @@ class DenseKernel : public Kernel {
   memory::desc src_desc_, dst_desc_;
   memory weights_;
   std::optional<memory> bias_;
+  KernelInfo info_;
   DnnlStep step_;
 };
 
@@ -72,6 +74,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildDenseKernel(const OpContext& c,
     }
     dnnl::inner_product_forward::primitive_desc pd(
         *desc, MakeAttr(c.node.fused_activations), *c.engine);
+    k->info_ = DescribePrimitive(pd);
     k->step_ = MakeStep<dnnl::inner_product_forward::primitive_desc,
                         dnnl::inner_product_forward>(pd);
     k->weights_ = c.weights->Get(spec.weight_key, spec.weights_nk, w_plain,

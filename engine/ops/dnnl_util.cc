@@ -15,6 +15,19 @@ dnnl::memory::data_type ToDnnl(DataType dtype) {
   }
 }
 
+std::string DnnlTypeName(dnnl::memory::data_type t) {
+  using dt = dnnl::memory::data_type;
+  switch (t) {
+    case dt::f32: return "f32";
+    case dt::u8: return "u8";
+    case dt::s8: return "s8";
+    case dt::s32: return "s32";
+    case dt::bf16: return "bf16";
+    case dt::f16: return "f16";
+    default: return "undef";
+  }
+}
+
 dnnl::memory::dims RowMajorStrides(const Shape& shape) {
   dnnl::memory::dims strides(shape.size(), 1);
   for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
@@ -28,26 +41,30 @@ dnnl::memory::desc PlainDesc(const Shape& shape, DataType dtype) {
   return dnnl::memory::desc(dims, ToDnnl(dtype), RowMajorStrides(dims));
 }
 
+dnnl::post_ops MakeActivationPostOps(const std::vector<FusedActivation>& fused,
+                                     float output_unit) {
+  dnnl::post_ops ops;
+  for (const auto& act : fused) {
+    switch (act.kind) {
+      case FusedActivation::Kind::kRelu:
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+        break;
+      case FusedActivation::Kind::kLeakyRelu:
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, act.alpha, 0.f);
+        break;
+      case FusedActivation::Kind::kClip:
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, act.alpha / output_unit,
+                           act.beta / output_unit);
+        break;
+    }
+  }
+  return ops;
+}
+
 dnnl::primitive_attr MakeAttr(const std::vector<FusedActivation>& fused) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (!fused.empty()) {
-    dnnl::post_ops ops;
-    for (const auto& act : fused) {
-      switch (act.kind) {
-        case FusedActivation::Kind::kRelu:
-          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-          break;
-        case FusedActivation::Kind::kLeakyRelu:
-          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, act.alpha, 0.f);
-          break;
-        case FusedActivation::Kind::kClip:
-          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, act.alpha, act.beta);
-          break;
-      }
-    }
-    attr.set_post_ops(ops);
-  }
+  if (!fused.empty()) attr.set_post_ops(MakeActivationPostOps(fused));
   return attr;
 }
 

@@ -20,6 +20,11 @@ dnnl::memory::desc PlainDesc(const Shape& shape, DataType dtype = DataType::kFlo
 // Row-major strides of `shape`.
 dnnl::memory::dims RowMajorStrides(const Shape& shape);
 
+// The node's fused activations as eltwise post-ops. Post-ops run in the
+// output's units: Clip bounds (real units) are divided by `output_unit`.
+dnnl::post_ops MakeActivationPostOps(const std::vector<FusedActivation>& fused,
+                                     float output_unit = 1.f);
+
 // Attributes every kernel uses: user scratchpad plus the node's fused
 // activations as eltwise post-ops.
 dnnl::primitive_attr MakeAttr(const std::vector<FusedActivation>& fused);
@@ -67,6 +72,16 @@ class WeightCache {
   mutable std::mutex mu_;
   std::vector<Entry> entries_;  // guarded by mu_
 };
+
+// "f32", "u8", "s8", "s32", ...
+std::string DnnlTypeName(dnnl::memory::data_type t);
+// Implementation name and data types of a primitive descriptor.
+template <typename PrimitiveDesc>
+KernelInfo DescribePrimitive(const PrimitiveDesc& pd) {
+  return KernelInfo{pd.impl_info_str(), DnnlTypeName(pd.src_desc().data_type()),
+                    DnnlTypeName(pd.weights_desc().data_type()),
+                    DnnlTypeName(pd.dst_desc().data_type())};
+}
 
 // Runs `fn`, turning oneDNN exceptions into a status naming the node.
 template <typename Fn>

@@ -10,6 +10,7 @@ using dnnl::memory;
 
 class MatmulKernel : public Kernel {
  public:
+  KernelInfo Info() const override { return info_; }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
     Tensor dst_t(DataType::kFloat32, spec_.dst_dims);
@@ -29,6 +30,7 @@ class MatmulKernel : public Kernel {
 
   MatmulSpec spec_;
   memory::desc a_desc_, b_desc_, dst_desc_;
+  KernelInfo info_;
   DnnlStep step_;
 };
 
@@ -57,6 +59,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildMatmulKernel(const OpContext& c,
     attr.set_post_ops(ops);
     dnnl::matmul::desc desc(k->a_desc_, k->b_desc_, k->dst_desc_);
     dnnl::matmul::primitive_desc pd(desc, attr, *c.engine);
+    k->info_ = DescribePrimitive(pd);
     k->step_ = MakeStep<dnnl::matmul::primitive_desc, dnnl::matmul>(pd);
     k->spec_ = std::move(spec);
     return std::unique_ptr<Kernel>(std::move(k));

@@ -10,7 +10,7 @@ extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
     kConcatOp, kConvOp, kDivOp, kDropoutOp, kFlattenOp, kGemmOp,
     kGlobalAveragePoolOp, kIdentityOp, kLeakyReluOp, kMatMulOp, kMaxPoolOp,
     kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
-    kTransposeOp;
+    kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -20,7 +20,8 @@ const std::vector<const OpDef*>& AllOps() {
       &kFlattenOp,   &kGemmOp,        &kGlobalAveragePoolOp,  &kIdentityOp,
       &kLeakyReluOp, &kMatMulOp,      &kMaxPoolOp,            &kMulOp,
       &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
-      &kSubOp,       &kTanhOp,        &kTransposeOp};
+      &kSubOp,       &kTanhOp,        &kTransposeOp,          &kQuantizeLinearOp,
+      &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp};
   return ops;
 }
 }  // namespace

@@ -15,7 +15,10 @@ bool IsGlobal(const Node& n) { return n.op_type == "GlobalAveragePool"; }
 
 absl::StatusOr<SpatialParams> PoolSpatial(const OpContext& c) {
   const Shape& x = c.in_shapes[0];
-  RETURN_IF_ERROR(RequireFloatInputs(c));
+  // MaxPool also runs on int8 codes (it commutes with quantization), so
+  // int8 tensors flow through it between quantized layers.
+  const bool int8 = c.in_dtypes[0] == DataType::kUint8 || c.in_dtypes[0] == DataType::kInt8;
+  if (!(int8 && c.node.op_type == "MaxPool")) RETURN_IF_ERROR(RequireFloatInputs(c));
   if (x.size() < 3 || x.size() > 5) {
     return absl::InvalidArgumentError(absl::StrCat(
         c.node.Describe(), ": input ", ShapeToString(x), " must be rank 3, 4 or 5"));
@@ -42,17 +45,20 @@ absl::StatusOr<std::vector<TypedShape>> InferPool(const OpContext& c) {
   ASSIGN_OR_RETURN(SpatialParams p, PoolSpatial(c));
   Shape out = {c.in_shapes[0][0], c.in_shapes[0][1]};
   out.insert(out.end(), p.out.begin(), p.out.end());
-  return std::vector<TypedShape>{{DataType::kFloat32, out}};
+  return std::vector<TypedShape>{{c.in_dtypes[0], out}};
 }
 
 class PoolKernel : public Kernel {
  public:
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(DataType::kFloat32, out_shape_);
-    memory src = Wrap(src_desc_, in[0], ctx.engine());
-    memory dst = Wrap(dst_desc_, out[0], ctx.engine());
+    out[0] = Tensor(in[0].dtype(), out_shape_);
+    const auto& eng = ctx.engine();
+    memory src = ReorderIfNeeded(Wrap(src_desc_, in[0], eng), pd_.src_desc(), ctx);
+    memory dst_plain = Wrap(dst_desc_, out[0], eng);
+    memory dst = pd_.dst_desc() == dst_desc_ ? dst_plain : memory(pd_.dst_desc(), eng);
     step_.Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, ctx);
+    if (dst != dst_plain) dnnl::reorder(dst, dst_plain).execute(ctx.stream(), dst, dst_plain);
     ctx.stream().wait();
     return absl::OkStatus();
   }
@@ -61,8 +67,8 @@ class PoolKernel : public Kernel {
     ASSIGN_OR_RETURN(SpatialParams p, PoolSpatial(c));
     auto k = std::make_unique<PoolKernel>();
     k->out_shape_ = c.out_shapes[0];
-    k->src_desc_ = PlainDesc(c.in_shapes[0]);
-    k->dst_desc_ = PlainDesc(k->out_shape_);
+    k->src_desc_ = PlainDesc(c.in_shapes[0], c.in_dtypes[0]);
+    k->dst_desc_ = PlainDesc(k->out_shape_, c.in_dtypes[0]);
     const Shape& x = c.in_shapes[0];
     memory::dims dil(p.kernel.size()), pad_r(p.kernel.size());
     for (size_t i = 0; i < p.kernel.size(); ++i) {
@@ -78,18 +84,29 @@ class PoolKernel : public Kernel {
                 ? dnnl::algorithm::pooling_avg_include_padding
                 : dnnl::algorithm::pooling_avg_exclude_padding;
     }
-    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg,
-                                     k->src_desc_, k->dst_desc_, p.strides, p.kernel,
-                                     dil, p.pad_begin, pad_r);
-    dnnl::pooling_v2_forward::primitive_desc pd(d, MakeAttr({}), *c.engine);
+    // oneDNN's fast pooling kernels want channel-blocked (f32) or
+    // channels-last (int8) layouts; on plain NCHW int8 only the reference
+    // kernel runs (≈25× slower here). Pool in the fast layout and reorder.
+    memory::desc src_fast = k->src_desc_;
+    if (x.size() == 4) {
+      const bool int8 = c.in_dtypes[0] != DataType::kFloat32;
+      src_fast = memory::desc(x, ToDnnl(c.in_dtypes[0]),
+                              int8 ? memory::format_tag::acdb : memory::format_tag::aBcd8b);
+    }
+    memory::desc dst_any(k->out_shape_, ToDnnl(c.in_dtypes[0]), memory::format_tag::any);
+    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_fast,
+                                     x.size() == 4 ? dst_any : k->dst_desc_, p.strides,
+                                     p.kernel, dil, p.pad_begin, pad_r);
+    k->pd_ = dnnl::pooling_v2_forward::primitive_desc(d, MakeAttr({}), *c.engine);
     k->step_ = MakeStep<dnnl::pooling_v2_forward::primitive_desc,
-                        dnnl::pooling_v2_forward>(pd);
+                        dnnl::pooling_v2_forward>(k->pd_);
     return std::unique_ptr<Kernel>(std::move(k));
   }
 
  private:
   Shape out_shape_;
   memory::desc src_desc_, dst_desc_;
+  dnnl::pooling_v2_forward::primitive_desc pd_;
   DnnlStep step_;
 };
 

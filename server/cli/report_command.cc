@@ -28,7 +28,52 @@ nlohmann::json VariantJson(const VariantReport& r) {
     j["accuracy"] = r.accuracy;
     j["top1_agreement"] = r.top1_agreement;
   }
+  j["layers"] = nlohmann::json::array();
+  for (const auto& l : r.layers) {
+    nlohmann::json jl = {
+        {"name", l.name},         {"op", l.op},
+        {"weight_bits", l.weight_bits}, {"method", l.method},
+        {"src_dt", l.src_dt.empty() ? "f32" : l.src_dt},
+        {"wei_dt", l.wei_dt.empty() ? "f32" : l.wei_dt},
+        {"dst_dt", l.dst_dt.empty() ? "f32" : l.dst_dt},
+        {"impl", l.impl},         {"quantized", l.quantized},
+        {"activation_bits", l.activation_bits},
+        {"weight_bytes", l.weight_bytes},
+    };
+    if (!l.reason.empty()) jl["fp32_reason"] = l.reason;
+    if (l.quantized) {
+      jl["calibration"] = l.calibration;
+      jl["activation_range"] = {l.act_lo, l.act_hi};
+      jl["weight_compute"] = "int8";  // codes on the int8 grid, run by s8 primitives
+      if (l.grid_mapping_mse > 0) jl["grid_mapping_mse"] = l.grid_mapping_mse;
+    }
+    if (!l.optimizer.empty()) {
+      jl["optimizer"] = l.optimizer;
+      jl["loss_round_to_nearest"] = l.loss_rtn;
+      jl["loss_optimized"] = l.loss_optimized;
+    }
+    j["layers"].push_back(jl);
+  }
   return j;
+}
+
+void PrintLayers(const BuiltModel& m) {
+  for (const auto& v : m.variants) {
+    if (v.report.layers.empty()) continue;
+    std::printf("\n%s / %s layers:\n", m.name.c_str(), v.report.name.c_str());
+    std::printf("  %-14s %-7s %5s %-7s %5s %-10s %4s %4s %4s  %s\n", "layer", "op", "wbits",
+                "method", "abits", "calib", "src", "wei", "dst", "impl");
+    for (const auto& l : v.report.layers) {
+      if (!l.quantized) {
+        std::printf("  %-14s %-7s fp32 (%s)\n", l.name.c_str(), l.op.c_str(), l.reason.c_str());
+        continue;
+      }
+      std::printf("  %-14s %-7s %5d %-7s %5d %-10s %4s %4s %4s  %s%s\n", l.name.c_str(),
+                  l.op.c_str(), l.weight_bits, l.method.c_str(), l.activation_bits,
+                  l.calibration.c_str(), l.src_dt.c_str(), l.wei_dt.c_str(), l.dst_dt.c_str(),
+                  l.impl.c_str(), l.optimizer.empty() ? "" : ("  opt " + l.optimizer).c_str());
+    }
+  }
 }
 
 void PrintTable(const std::vector<BuiltModel>& models) {
@@ -48,6 +93,7 @@ void PrintTable(const std::vector<BuiltModel>& models) {
       std::printf(" %8.2f\n", r.build_seconds);
     }
   }
+  for (const auto& m : models) PrintLayers(m);
 }
 
 }  // namespace
@@ -60,7 +106,10 @@ int Report(const ReportArgs& args) {
   }
   std::vector<BuiltModel> models;
   for (const auto& mc : config->models) {
-    auto built = BuildModel(ToModelSpec(mc));
+    ModelSpec spec = ToModelSpec(mc);
+    // Progress goes to stderr so that --json output stays parseable.
+    spec.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+    auto built = BuildModel(spec);
     if (!built.ok()) {
       std::fprintf(stderr, "quantserve report: %s\n", built.status().ToString().c_str());
       return 1;

@@ -23,8 +23,10 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-Result RunCli(const std::string& args) {
-  const std::string cmd = std::string(QUANTSERVE_BIN) + " " + args + " 2>&1";
+// `stderr_too`: capture stderr with stdout (progress lines go to stderr).
+Result RunCli(const std::string& args, bool stderr_too = true) {
+  const std::string cmd =
+      std::string(QUANTSERVE_BIN) + " " + args + (stderr_too ? " 2>&1" : " 2>/dev/null");
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -99,7 +101,7 @@ TEST(CliTest, ReportJsonHasStableKeys) {
                                         "      inputs: /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\n"
                                         "      labels: /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz\n"
                                         "      limit: 500\n";
-  Result r = RunCli("report --json --config " + (dir / "config.yaml").string());
+  Result r = RunCli("report --json --config " + (dir / "config.yaml").string(), false);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto json = nlohmann::json::parse(r.output);
   ASSERT_EQ(json["models"].size(), 1u);
@@ -116,6 +118,43 @@ TEST(CliTest, ReportJsonHasStableKeys) {
   EXPECT_LE(v["accuracy"].get<double>(), 1.0);
   EXPECT_EQ(v["top1_agreement"].get<double>(), 1.0);
   EXPECT_EQ(v["eval_samples"], 500);
+}
+
+TEST(CliTest, ReportJsonListsQuantizedLayersAndTheirPrimitives) {
+  fs::path dir = TempDir("report_q");
+  std::ofstream(dir / "config.yaml")
+      << "models:\n"
+         "  - name: fmnist_cnn\n"
+         "    path: " << kModels << "/fmnist_cnn.onnx\n"
+         "    evaluation:\n"
+         "      inputs: /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz\n"
+         "      labels: /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz\n"
+         "      limit: 500\n"
+         "    calibration:\n"
+         "      inputs: /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz\n"
+         "      limit: 200\n"
+         "    variants:\n"
+         "      - name: fp32\n"
+         "      - name: w4a8\n"
+         "        weights: {bits: 4}\n";
+  Result r = RunCli("report --json --config " + (dir / "config.yaml").string(), false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto json = nlohmann::json::parse(r.output);
+  const auto& v = json["models"][0]["variants"][1];
+  EXPECT_EQ(v["name"], "w4a8");
+  EXPECT_EQ(v["weight_bits"], 4);
+  EXPECT_EQ(v["method"], "linear");
+  ASSERT_EQ(v["layers"].size(), 4u);
+  for (const auto& l : v["layers"]) {
+    for (const char* key : {"name", "op", "weight_bits", "method", "src_dt", "wei_dt", "dst_dt", "impl"}) {
+      EXPECT_TRUE(l.contains(key)) << key;
+    }
+    EXPECT_EQ(l["weight_bits"], 4);
+    EXPECT_EQ(l["src_dt"], "u8");
+    EXPECT_EQ(l["wei_dt"], "s8");
+  }
+  EXPECT_GT(v["accuracy"].get<double>(), 0.8);
+  EXPECT_LT(v["weight_bytes"].get<int64_t>(), json["models"][0]["variants"][0]["weight_bytes"].get<int64_t>() / 6);
 }
 
 TEST(CliTest, ConfigErrorsExitNonZeroWithLocation) {

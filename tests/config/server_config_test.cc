@@ -352,8 +352,8 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
   EXPECT_THAT(Error(Model({"    evalution: {}"})),
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "
-                        "eval_batch_size, evaluation, variants); did you mean "
-                        "\"evaluation\"?"));
+                        "eval_batch_size, evaluation, calibration, variants); "
+                        "did you mean \"evaluation\"?"));
   EXPECT_THAT(Error(Model({"    evaluation:", "      inputs: a",
                            "      labels: b", "      shift: 1"})),
               HasSubstr("test.yaml:7:7: models[0].evaluation.shift: unknown "
@@ -362,7 +362,8 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
   EXPECT_THAT(Error(Model({"    variants:", "      - name: int8",
                            "        bits: 8"})),
               HasSubstr("test.yaml:6:9: models[0].variants[0].bits: unknown "
-                        "key (allowed: name)"));
+                        "key (allowed: name, weights, activations, optimize, "
+                        "layers, auto)"));
   // yaml-cpp 0.7 has no merge keys: `<<` is just an unknown key.
   EXPECT_THAT(Error(Lines({"x: &x {}", "<<: *x"})),
               HasSubstr("test.yaml:1:1: x: unknown key"));
@@ -638,7 +639,7 @@ TEST_F(ServerConfigTest, ShippedConfigParses) {
   const ModelConfig& m = config->models[0];
   EXPECT_EQ(m.name, "fmnist_cnn");
   EXPECT_EQ(m.path, (dir_ / "models" / "fmnist_cnn.onnx").string());
-  EXPECT_EQ(m.default_variant, "fp32");
+  EXPECT_EQ(m.default_variant, "w8a8");
   EXPECT_EQ(m.eval_batch_size, 64);
   ASSERT_TRUE(m.evaluation.has_value());
   EXPECT_EQ(m.evaluation->format, DatasetConfig::Format::kIdx);
@@ -649,8 +650,14 @@ TEST_F(ServerConfigTest, ShippedConfigParses) {
   EXPECT_FLOAT_EQ(m.evaluation->scale, 1.0f / 255.0f);
   EXPECT_FLOAT_EQ(m.evaluation->offset, 0.0f);
   EXPECT_EQ(m.evaluation->limit, 0);
-  ASSERT_EQ(m.variants.size(), 1u);
+  ASSERT_TRUE(m.calibration.has_value());
+  EXPECT_EQ(m.calibration->inputs,
+            "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+  EXPECT_EQ(m.calibration->limit, 1000);
+  // The variants themselves are checked by quant_policy_test.
+  ASSERT_EQ(m.variants.size(), 10u);
   EXPECT_EQ(m.variants[0].name, "fp32");
+  EXPECT_FALSE(m.variants[0].quantized());
 }
 
 // The shipped config, loaded for real (needs the trained model).

@@ -1,0 +1,74 @@
+#include "engine/quant/int8_flow.h"
+
+#include <map>
+
+#include "engine/passes/passes.h"
+
+namespace qs::quant {
+namespace {
+
+bool IsInt8Transparent(const Node& n) {
+  return n.op_type == "MaxPool" || n.op_type == "Flatten" || n.op_type == "Reshape";
+}
+
+Node* ProducerOf(Graph& g, const std::string& value) {
+  for (Node& n : g.nodes) {
+    if (!n.outputs.empty() && n.outputs[0] == value) return &n;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status LetInt8Flow(Graph& g) {
+  std::vector<std::string> removed;  // names of Quantize / Clip nodes dropped
+  for (Node& q : g.nodes) {
+    if (q.op_type != "QuantizeLinear" || q.inputs.size() < 3) continue;
+    const Tensor* scale = g.FindInitializer(q.inputs[1]);
+    const Tensor* zp = g.FindInitializer(q.inputs[2]);
+    if (scale == nullptr || zp == nullptr || scale->num_elements() != 1) continue;
+    // Optional Clip right before the Quantize (sub-8-bit activations).
+    const Node* clip = nullptr;
+    std::string cur = q.inputs[0];
+    if (Node* p = ProducerOf(g, cur); p && p->op_type == "Clip" &&
+                                      CountConsumers(g, cur) == 1) {
+      clip = p;
+      cur = p->inputs[0];
+    }
+    // Walk back through single-consumer int8-transparent ops.
+    Node* producer = ProducerOf(g, cur);
+    while (producer && IsInt8Transparent(*producer) && CountConsumers(g, cur) == 1) {
+      cur = producer->inputs[0];
+      producer = ProducerOf(g, cur);
+    }
+    if (producer == nullptr || producer->domain != "quantserve" ||
+        producer->GetInt("out_dtype", 1) != static_cast<int>(DataType::kFloat32) ||
+        CountConsumers(g, cur) != 1) {
+      continue;
+    }
+    producer->attributes["out_dtype"] = int64_t{static_cast<int>(zp->dtype())};
+    producer->attributes["out_scale"] = static_cast<float>(scale->ScalarAsDouble());
+    if (clip != nullptr) {
+      const Tensor* lo = g.FindInitializer(clip->inputs[1]);
+      const Tensor* hi = g.FindInitializer(clip->inputs[2]);
+      producer->fused_activations.push_back(
+          {FusedActivation::Kind::kClip, static_cast<float>(lo->ScalarAsDouble()),
+           static_cast<float>(hi->ScalarAsDouble())});
+      removed.push_back(clip->name);
+    }
+    // Readers of the codes now read the (int8) end of the chain.
+    const std::string codes = q.outputs[0], chain_end = clip ? clip->inputs[0] : q.inputs[0];
+    RenameInputs(g, codes, chain_end);
+    removed.push_back(q.name);
+  }
+  std::vector<Node> kept;
+  for (Node& n : g.nodes) {
+    if (std::find(removed.begin(), removed.end(), n.name) == removed.end()) {
+      kept.push_back(std::move(n));
+    }
+  }
+  g.nodes = std::move(kept);
+  return absl::OkStatus();
+}
+
+}  // namespace qs::quant

@@ -1,0 +1,15 @@
+// Lets int8 codes flow between consecutive quantized layers: a
+// QuantizeLinear whose input comes (through MaxPool / Flatten / Reshape,
+// each with a single consumer) from a quantized layer producing fp32 is
+// removed, and that layer requantizes its output to the codes directly
+// (output scale and clipping fused into the oneDNN primitive).
+#pragma once
+
+#include "absl/status/status.h"
+#include "engine/graph.h"
+
+namespace qs::quant {
+
+absl::Status LetInt8Flow(Graph& graph);
+
+}  // namespace qs::quant

@@ -7,6 +7,7 @@
 #include "engine/model_builder.h"
 #include "server/config_mapping.h"
 #include "server/cli/commands.h"
+#include "server/cli/report_table.h"
 
 namespace qs::cli {
 namespace {
@@ -28,6 +29,7 @@ nlohmann::json VariantJson(const VariantReport& r) {
     j["accuracy"] = r.accuracy;
     j["top1_agreement"] = r.top1_agreement;
   }
+  if (!r.auto_steps.empty()) j["auto_search"] = r.auto_steps;
   j["layers"] = nlohmann::json::array();
   for (const auto& l : r.layers) {
     nlohmann::json jl = {
@@ -57,45 +59,6 @@ nlohmann::json VariantJson(const VariantReport& r) {
   return j;
 }
 
-void PrintLayers(const BuiltModel& m) {
-  for (const auto& v : m.variants) {
-    if (v.report.layers.empty()) continue;
-    std::printf("\n%s / %s layers:\n", m.name.c_str(), v.report.name.c_str());
-    std::printf("  %-14s %-7s %5s %-7s %5s %-10s %4s %4s %4s  %s\n", "layer", "op", "wbits",
-                "method", "abits", "calib", "src", "wei", "dst", "impl");
-    for (const auto& l : v.report.layers) {
-      if (!l.quantized) {
-        std::printf("  %-14s %-7s fp32 (%s)\n", l.name.c_str(), l.op.c_str(), l.reason.c_str());
-        continue;
-      }
-      std::printf("  %-14s %-7s %5d %-7s %5d %-10s %4s %4s %4s  %s%s\n", l.name.c_str(),
-                  l.op.c_str(), l.weight_bits, l.method.c_str(), l.activation_bits,
-                  l.calibration.c_str(), l.src_dt.c_str(), l.wei_dt.c_str(), l.dst_dt.c_str(),
-                  l.impl.c_str(), l.optimizer.empty() ? "" : ("  opt " + l.optimizer).c_str());
-    }
-  }
-}
-
-void PrintTable(const std::vector<BuiltModel>& models) {
-  std::printf("%-16s %-10s %5s %5s %-8s %12s %9s %9s %8s\n", "model", "variant", "wbits",
-              "abits", "method", "weight_bytes", "accuracy", "agree_fp32", "build_s");
-  for (const auto& m : models) {
-    for (const auto& v : m.variants) {
-      const VariantReport& r = v.report;
-      std::printf("%-16s %-10s %5d %5d %-8s %12lld", m.name.c_str(), r.name.c_str(),
-                  r.weight_bits, r.activation_bits, r.method.c_str(),
-                  static_cast<long long>(r.weight_bytes));
-      if (r.evaluated) {
-        std::printf(" %8.2f%% %9.2f%%", 100 * r.accuracy, 100 * r.top1_agreement);
-      } else {
-        std::printf(" %9s %10s", "-", "-");
-      }
-      std::printf(" %8.2f\n", r.build_seconds);
-    }
-  }
-  for (const auto& m : models) PrintLayers(m);
-}
-
 }  // namespace
 
 int Report(const ReportArgs& args) {
@@ -117,7 +80,7 @@ int Report(const ReportArgs& args) {
     models.push_back(std::move(*built));
   }
   if (!args.json) {
-    PrintTable(models);
+    PrintReportTable(stdout, models);
     return 0;
   }
   nlohmann::json out = {{"models", nlohmann::json::array()}};

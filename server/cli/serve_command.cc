@@ -7,6 +7,7 @@
 
 #include "config/server_config.h"
 #include "server/cli/commands.h"
+#include "server/cli/report_table.h"
 #include "server/quant_server.h"
 
 namespace qs::cli {
@@ -62,16 +63,10 @@ int Serve(const ServeArgs& args) {
     waiter.join();
     return 1;
   }
-  for (const auto& model : (*server)->registry().List()) {
-    for (const auto& v : model->built.variants) {
-      const VariantReport& r = v.report;
-      spdlog::info("model '{}' variant '{}': {} weight bytes, built in {:.2f}s{}", model->name(),
-                   r.name, r.weight_bytes, r.build_seconds,
-                   r.evaluated ? fmt::format(", accuracy {:.2f}% on {} samples",
-                                             100 * r.accuracy, r.eval_samples)
-                               : "");
-    }
-  }
+  std::vector<BuiltModel> built;
+  for (const auto& model : (*server)->registry().List()) built.push_back(model->built);
+  PrintReportTable(stdout, built);
+  std::fflush(stdout);
   spdlog::info("serving on {} (health: SERVING)", address);
   (*server)->Wait();
   waiter.join();

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "config/overrides.h"
 #include "config/quant_policy_reader.h"
 #include "config/value_readers.h"
 #include "config/yaml_reader.h"
@@ -21,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using config_internal::CheckModelFile;
+using config_internal::CheckReadableFile;
 using config_internal::MapReader;
 using config_internal::ParseVariant;
 using config_internal::ReadAddress;
@@ -34,6 +36,13 @@ constexpr int64_t kMinMessageBytes = 1024;
 // 2 GiB - 1: gRPC takes message limits as int.
 constexpr int64_t kMaxMessageBytes = 2147483647;
 constexpr int64_t kMaxEvalBatchSize = 4096;
+constexpr int64_t kMaxShutdownGraceMs = 600000;  // 10 minutes
+constexpr int64_t kMaxTensorElements = int64_t{1} << 31;
+constexpr int64_t kMaxBatchRows = int64_t{1} << 20;
+constexpr int64_t kMaxBatchSize = 4096;
+constexpr int64_t kMaxQueueDelayUs = 1000000;  // 1 s
+constexpr int64_t kMaxQueueRows = int64_t{1} << 20;
+constexpr int64_t kMaxBatchWorkers = 64;
 
 // An optional key whose null value (`evaluation:` with nothing under it)
 // counts as absent.
@@ -43,13 +52,39 @@ std::optional<Value> FindSection(const MapReader& map, absl::string_view key) {
   return value;
 }
 
+absl::StatusOr<TlsConfig> ParseTls(const YamlReader& reader, const Value& v,
+                                   const fs::path& base_dir) {
+  ASSIGN_OR_RETURN(MapReader map,
+                   MapReader::Create(reader, v, {"cert", "key", "client_ca"},
+                                     "TLS settings"));
+  TlsConfig tls;
+  ASSIGN_OR_RETURN(Value cert, map.Require("cert"));
+  ASSIGN_OR_RETURN(tls.cert_file, ReadPath(reader, cert, base_dir));
+  RETURN_IF_ERROR(
+      CheckReadableFile(reader, cert, tls.cert_file, "TLS certificate"));
+  ASSIGN_OR_RETURN(Value key, map.Require("key"));
+  ASSIGN_OR_RETURN(tls.key_file, ReadPath(reader, key, base_dir));
+  RETURN_IF_ERROR(
+      CheckReadableFile(reader, key, tls.key_file, "TLS private key"));
+  if (auto ca = map.Find("client_ca")) {
+    ASSIGN_OR_RETURN(tls.client_ca_file, ReadPath(reader, *ca, base_dir));
+    RETURN_IF_ERROR(CheckReadableFile(reader, *ca, tls.client_ca_file,
+                                      "TLS client CA"));
+  }
+  return tls;
+}
+
 absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
+                                const fs::path& base_dir,
                                 ServerSection* server) {
   ASSIGN_OR_RETURN(
       MapReader map,
       MapReader::Create(reader, v,
                         {"grpc_address", "metrics_address", "worker_threads",
-                         "intra_op_threads", "max_message_bytes"},
+                         "intra_op_threads", "max_message_bytes",
+                         "shutdown_grace_ms", "access_log", "tls",
+                         "max_tensor_elements", "max_batch_rows",
+                         "nan_policy"},
                         "the server section"));
   if (auto a = map.Find("grpc_address")) {
     ASSIGN_OR_RETURN(server->grpc_address,
@@ -65,7 +100,63 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                              &server->intra_op_threads));
   RETURN_IF_ERROR(map.GetInt("max_message_bytes", kMinMessageBytes,
                              kMaxMessageBytes, &server->max_message_bytes));
+  RETURN_IF_ERROR(map.GetInt("shutdown_grace_ms", 0, kMaxShutdownGraceMs,
+                             &server->shutdown_grace_ms));
+  RETURN_IF_ERROR(map.GetBool("access_log", &server->access_log));
+  if (auto t = FindSection(map, "tls")) {
+    ASSIGN_OR_RETURN(server->tls, ParseTls(reader, *t, base_dir));
+  }
+  RETURN_IF_ERROR(map.GetInt("max_tensor_elements", 1, kMaxTensorElements,
+                             &server->max_tensor_elements));
+  RETURN_IF_ERROR(map.GetInt("max_batch_rows", 1, kMaxBatchRows,
+                             &server->max_batch_rows));
+  if (auto n = map.Find("nan_policy")) {
+    ASSIGN_OR_RETURN(std::string policy,
+                     reader.ReadEnum(*n, {"reject", "allow"}));
+    server->nan_policy =
+        policy == "allow" ? NanPolicy::kAllow : NanPolicy::kReject;
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<BatchingConfig> ParseBatching(const YamlReader& reader,
+                                             const Value& v) {
+  ASSIGN_OR_RETURN(MapReader map,
+                   MapReader::Create(reader, v,
+                                     {"max_batch_size", "max_queue_delay_us",
+                                      "max_queue_rows", "workers"},
+                                     "batching settings"));
+  BatchingConfig batching;
+  RETURN_IF_ERROR(map.GetInt("max_batch_size", 1, kMaxBatchSize,
+                             &batching.max_batch_size));
+  RETURN_IF_ERROR(map.GetInt("max_queue_delay_us", 0, kMaxQueueDelayUs,
+                             &batching.max_queue_delay_us));
+  RETURN_IF_ERROR(map.GetInt("max_queue_rows", 1, kMaxQueueRows,
+                             &batching.max_queue_rows));
+  RETURN_IF_ERROR(map.GetInt("workers", 1, kMaxBatchWorkers,
+                             &batching.workers));
+  // A full batch must fit in the queue, or it could never form.
+  if (batching.max_queue_rows < batching.max_batch_size) {
+    if (auto rows = map.Find("max_queue_rows")) {
+      return reader.Error(
+          *rows, absl::StrCat("value ", batching.max_queue_rows,
+                              " is less than max_batch_size (",
+                              batching.max_batch_size,
+                              "), so a full batch could never be queued "
+                              "(allowed: ",
+                              batching.max_batch_size, "..", kMaxQueueRows,
+                              ")"));
+    }
+    ASSIGN_OR_RETURN(Value size, map.Require("max_batch_size"));
+    return reader.Error(
+        size, absl::StrCat("value ", batching.max_batch_size,
+                           " exceeds max_queue_rows (",
+                           batching.max_queue_rows,
+                           " by default), so a full batch could never be "
+                           "queued; raise max_queue_rows to at least ",
+                           batching.max_batch_size));
+  }
+  return batching;
 }
 
 const std::vector<absl::string_view> kDatasetKeys = {
@@ -179,7 +270,7 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
                    MapReader::Create(reader, v,
                                      {"name", "path", "default_variant",
                                       "eval_batch_size", "evaluation",
-                                      "calibration", "variants"},
+                                      "calibration", "variants", "batching"},
                                      "a model"));
   ModelConfig model;
   ASSIGN_OR_RETURN(Value name, map.Require("name"));
@@ -196,6 +287,9 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
   RETURN_IF_ERROR(CheckModelFile(reader, path, model.path));
   RETURN_IF_ERROR(map.GetInt("eval_batch_size", 1, kMaxEvalBatchSize,
                              &model.eval_batch_size));
+  if (auto b = FindSection(map, "batching")) {
+    ASSIGN_OR_RETURN(model.batching, ParseBatching(reader, *b));
+  }
   if (auto e = FindSection(map, "evaluation")) {
     ASSIGN_OR_RETURN(model.evaluation,
                      ParseDataset(reader, *e, base_dir,
@@ -244,9 +338,19 @@ const char* DatasetFormatName(DatasetConfig::Format format) {
   return "unknown";
 }
 
-absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml,
-                                               const std::string& source,
-                                               const std::string& base_dir) {
+const char* NanPolicyName(NanPolicy policy) {
+  switch (policy) {
+    case NanPolicy::kReject:
+      return "reject";
+    case NanPolicy::kAllow:
+      return "allow";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<ServerConfig> ParseServerConfig(
+    const std::string& yaml, const std::string& source,
+    const std::string& base_dir, const ConfigOverrides& overrides) {
   std::error_code ec;
   const fs::path base = base_dir.empty() ? fs::current_path(ec)
                                          : fs::absolute(base_dir, ec);
@@ -255,15 +359,19 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml,
         source, ": cannot resolve base directory \"", base_dir,
         "\": ", ec.message()));
   }
-  const YamlReader reader(source);
+  YamlReader reader(source);
   ASSIGN_OR_RETURN(Value root, reader.ParseDocument(yaml));
+  ASSIGN_OR_RETURN(std::vector<config_internal::OverrideValue> resolved,
+                   config_internal::ResolveOverrides(root, overrides));
+  reader.SetOverrides(std::move(resolved));
   ASSIGN_OR_RETURN(MapReader top,
                    MapReader::Create(reader, root, {"server", "models"},
                                      "the config"));
   ServerConfig config;
   config.source = source;
   if (auto server = top.Find("server")) {
-    RETURN_IF_ERROR(ParseServerSection(reader, *server, &config.server));
+    RETURN_IF_ERROR(
+        ParseServerSection(reader, *server, base, &config.server));
   }
   ASSIGN_OR_RETURN(Value models, top.Require("models"));
   ASSIGN_OR_RETURN(std::vector<Value> items, reader.ReadList(models, "models"));
@@ -276,10 +384,12 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml,
                      ParseModel(reader, item, base, &first_line));
     config.models.push_back(std::move(model));
   }
+  RETURN_IF_ERROR(reader.CheckOverridesUsed());
   return config;
 }
 
-absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
+absl::StatusOr<ServerConfig> LoadServerConfig(
+    const std::string& path, const ConfigOverrides& overrides) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (status.type() == fs::file_type::not_found) {
@@ -329,7 +439,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   const fs::path absolute = fs::absolute(path, ec);
   const std::string base_dir =
       ec ? std::string() : absolute.parent_path().string();
-  return ParseServerConfig(text, path, base_dir);
+  return ParseServerConfig(text, path, base_dir, overrides);
 }
 
 }  // namespace qs

@@ -2,12 +2,15 @@
 //
 // Loading either yields a fully validated ServerConfig or an error whose
 // message reads `<file>:<line>:<col>: <key.path>: <problem>` (1-based line and
-// column). All errors are InvalidArgument, except NotFound for a missing
-// config file. See docs/CONFIG.md for every key and docs/POLICY.md for the
+// column); for a value that came from an override, the position is replaced
+// by the override (`--set server.worker_threads=abc: server.worker_threads:
+// ...`, `env QUANTSERVE_WORKER_THREADS=abc: server.worker_threads: ...`).
+// All errors are InvalidArgument, except NotFound for a missing config file. See docs/CONFIG.md for every key and docs/POLICY.md for the
 // quantization policy (variants, calibration).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +61,17 @@ struct VariantConfig {
   }
 };
 
+// Dynamic batching of one model's requests (YAML `batching`).
+struct BatchingConfig {
+  int max_batch_size = 1;  // rows per run; 1 = no batching; 1..4096
+  // How long the first queued request may wait for more rows; 0..1000000.
+  int64_t max_queue_delay_us = 500;
+  // Rows that may wait; a request that would exceed this fails with
+  // RESOURCE_EXHAUSTED. 1..1048576 (1 << 20), and >= max_batch_size.
+  int max_queue_rows = 1024;
+  int workers = 1;  // batches run concurrently; 1..64
+};
+
 struct ModelConfig {
   std::string name;             // unique; [A-Za-z0-9_.-]+
   std::string path;             // .onnx file, absolute; exists
@@ -68,6 +82,24 @@ struct ModelConfig {
   std::optional<DatasetConfig> calibration;
   std::vector<VariantConfig> variants;  // non-empty; default: {{"fp32"}}
   int64_t eval_batch_size = 64;         // 1..4096
+  BatchingConfig batching;              // default: no batching
+};
+
+// YAML `server.tls`: serve gRPC over TLS. Paths are absolute (relative ones
+// resolve against the config file's directory) and name existing, readable
+// files.
+struct TlsConfig {
+  std::string cert_file;  // PEM certificate chain (YAML `cert`)
+  std::string key_file;   // PEM private key (YAML `key`)
+  // PEM CA bundle (YAML `client_ca`); when set, clients must present a
+  // certificate it signed (mutual TLS). "" = no client certificates.
+  std::string client_ca_file;
+};
+
+// What to do with NaN or +-Inf in a float input tensor.
+enum class NanPolicy {
+  kReject,  // the request fails with INVALID_ARGUMENT
+  kAllow,   // passed to the model as is
 };
 
 struct ServerSection {
@@ -76,6 +108,16 @@ struct ServerSection {
   int worker_threads = 0;    // 0 = number of cores; 0..1024
   int intra_op_threads = 1;  // oneDNN threads per run; 0..1024 (0 = all cores)
   int64_t max_message_bytes = int64_t{64} << 20;  // 1024..2147483647
+  // How long in-flight calls may still take after SIGTERM; 0..600000.
+  int64_t shutdown_grace_ms = 30000;
+  bool access_log = false;  // one log line per call
+  std::optional<TlsConfig> tls;  // nullopt = plaintext
+  // Request limits, checked before anything is allocated for a request:
+  // elements of any one input tensor, 1..2147483648 (2^31) ...
+  int64_t max_tensor_elements = int64_t{1} << 26;
+  // ... and rows (the first dimension) of one request, 1..1048576 (1 << 20).
+  int max_batch_rows = 4096;
+  NanPolicy nan_policy = NanPolicy::kReject;
 };
 
 struct ServerConfig {
@@ -85,16 +127,45 @@ struct ServerConfig {
 };
 
 const char* DatasetFormatName(DatasetConfig::Format format);  // "idx", "npy"
+const char* NanPolicyName(NanPolicy policy);  // "reject", "allow"
 
-// Reads and validates the config file at `path`. Relative paths inside it
-// resolve against the file's directory.
-absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
+// Settings that replace the file's. Precedence: file < env < set (a later
+// `set` of the same key wins over an earlier one). They are applied to the
+// YAML document before it is validated, so the usual checks apply; relative
+// paths resolve against the config file's directory.
+struct ConfigOverrides {
+  // "key.path=value" from --set: a dotted YAML path whose list items are
+  // selected by their `name` (models, variants) or, for lists without names
+  // (layers), by their 0-based index, e.g.
+  //   server.grpc_address=0.0.0.0:9000
+  //   models.fmnist_cnn.batching.max_batch_size=16
+  // The value is read as one YAML scalar (16, true, 0.5, int8, '[::]:8500';
+  // empty, ~ or null for null); text that YAML reads as a list or map is
+  // taken literally. Missing maps on the way are created.
+  std::vector<std::string> set;
+  // The environment (e.g. all of environ). Only these are read, as literal
+  // strings; an empty value counts as unset:
+  //   QUANTSERVE_GRPC_ADDRESS     -> server.grpc_address
+  //   QUANTSERVE_METRICS_ADDRESS  -> server.metrics_address
+  //   QUANTSERVE_WORKER_THREADS   -> server.worker_threads
+  //   QUANTSERVE_INTRA_OP_THREADS -> server.intra_op_threads
+  //   QUANTSERVE_LOG_ACCESS       -> server.access_log
+  std::map<std::string, std::string> env;
+};
+
+// `set_args` plus the variables above from this process's environment.
+ConfigOverrides OverridesFromProcess(const std::vector<std::string>& set_args);
+
+// Reads and validates the config file at `path` with `overrides` applied.
+// Relative paths inside it resolve against the file's directory.
+absl::StatusOr<ServerConfig> LoadServerConfig(
+    const std::string& path, const ConfigOverrides& overrides = {});
 
 // For tests and fuzzing: `source` names the text in errors; relative paths
 // resolve against `base_dir` (itself made absolute against the working
 // directory when relative).
-absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml,
-                                               const std::string& source,
-                                               const std::string& base_dir);
+absl::StatusOr<ServerConfig> ParseServerConfig(
+    const std::string& yaml, const std::string& source,
+    const std::string& base_dir, const ConfigOverrides& overrides = {});
 
 }  // namespace qs

@@ -1,6 +1,9 @@
 #include "config/value_readers.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -55,21 +58,42 @@ absl::StatusOr<std::string> ReadPath(const YamlReader& reader, const Value& v,
   return path.lexically_normal().string();
 }
 
-absl::Status CheckModelFile(const YamlReader& reader, const Value& v,
-                            const std::string& path) {
+namespace {
+
+absl::Status CheckFile(const YamlReader& reader, const Value& v,
+                       const std::string& path, absl::string_view what) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (status.type() == fs::file_type::not_found) {
-    return reader.Error(v, absl::StrCat("model file \"", path,
+    return reader.Error(v, absl::StrCat(what, " file \"", path,
                                         "\" does not exist"));
   }
   if (ec) {
-    return reader.Error(v, absl::StrCat("cannot access model file \"", path,
-                                        "\": ", ec.message()));
+    return reader.Error(v, absl::StrCat("cannot access ", what, " file \"",
+                                        path, "\": ", ec.message()));
   }
   if (fs::is_directory(status)) {
-    return reader.Error(v, absl::StrCat("model path \"", path,
+    return reader.Error(v, absl::StrCat(what, " path \"", path,
                                         "\" is a directory, not a file"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckModelFile(const YamlReader& reader, const Value& v,
+                            const std::string& path) {
+  return CheckFile(reader, v, path, "model");
+}
+
+absl::Status CheckReadableFile(const YamlReader& reader, const Value& v,
+                               const std::string& path,
+                               absl::string_view what) {
+  RETURN_IF_ERROR(CheckFile(reader, v, path, what));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return reader.Error(v, absl::StrCat("cannot read ", what, " file \"",
+                                        path, "\": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -26,6 +26,12 @@ absl::StatusOr<std::string> ReadPath(const YamlReader& reader, const Value& v,
 absl::Status CheckModelFile(const YamlReader& reader, const Value& v,
                             const std::string& path);
 
+// As CheckModelFile for a `what` file ("TLS certificate"), which must also be
+// readable now: errors read `<what> file "<path>" does not exist`.
+absl::Status CheckReadableFile(const YamlReader& reader, const Value& v,
+                               const std::string& path,
+                               absl::string_view what);
+
 // host:port with port 0..65535 (IPv6 hosts bracketed: [::]:8500); with
 // `allow_unix`, also gRPC's unix:PATH and unix-abstract:NAME.
 absl::StatusOr<std::string> ReadAddress(const YamlReader& reader,

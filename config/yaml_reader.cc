@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/status_macros.h"
 
 namespace qs::config_internal {
 namespace {
@@ -75,7 +76,35 @@ absl::string_view DescribeType(const YAML::Node& node) {
   return "nothing";
 }
 
+YAML::Mark YamlReader::OverrideMark(size_t index) {
+  YAML::Mark mark;  // line and column stay 0 for code that prints a line
+  mark.pos = -2 - static_cast<int>(index);
+  return mark;
+}
+
+void YamlReader::SetOverrides(std::vector<OverrideValue> overrides) {
+  overrides_ = std::move(overrides);
+  used_.assign(overrides_.size(), false);
+}
+
+absl::Status YamlReader::CheckOverridesUsed() const {
+  for (size_t i = 0; i < overrides_.size(); ++i) {
+    if (used_[i]) continue;
+    const OverrideValue& o = overrides_[i];
+    return Error(OverrideMark(i), o.path,
+                 o.unused_hint.empty()
+                     ? std::string("is not used: a key above it is null or "
+                                   "not a map")
+                     : o.unused_hint);
+  }
+  return absl::OkStatus();
+}
+
 std::string YamlReader::Where(const YAML::Mark& mark) const {
+  if (mark.pos <= -2) {
+    const size_t index = static_cast<size_t>(-2 - static_cast<int64_t>(mark.pos));
+    if (index < overrides_.size()) return overrides_[index].label;
+  }
   if (mark.is_null()) return absl::StrCat(source_, ":1:1");
   return absl::StrCat(source_, ":", mark.line + 1, ":", mark.column + 1);
 }
@@ -195,48 +224,109 @@ absl::StatusOr<std::vector<Value>> YamlReader::ReadList(
   return items;
 }
 
+namespace {
+
+// The error for a key that is not in `allowed`, or OK.
+absl::Status CheckKeyAllowed(const YamlReader& reader,
+                             const std::vector<absl::string_view>& allowed,
+                             absl::string_view name, const YAML::Mark& mark,
+                             absl::string_view path) {
+  if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) {
+    return absl::OkStatus();
+  }
+  std::string problem = absl::StrCat("unknown key (allowed: ",
+                                     absl::StrJoin(allowed, ", "), ")");
+  for (absl::string_view candidate : allowed) {
+    if (EditDistance(name, candidate) <= 2) {
+      absl::StrAppend(&problem, "; did you mean \"", candidate, "\"?");
+      break;
+    }
+  }
+  return reader.Error(mark, path, problem);
+}
+
+}  // namespace
+
 absl::StatusOr<MapReader> MapReader::Create(
     const YamlReader& reader, const Value& v,
     std::vector<absl::string_view> allowed, absl::string_view what) {
   MapReader map(&reader, v);
-  if (v.node.IsNull()) return map;  // `section:` with nothing under it
-  if (!v.node.IsMap()) {
-    return reader.Error(v, absl::StrCat("expected ", what, " (a map), got ",
-                                        DescribeType(v.node)));
-  }
-  for (const auto& kv : v.node) {
-    const YAML::Node& key = kv.first;
-    const YAML::Mark key_mark = BestMark(key, v.mark);
-    if (!key.IsScalar()) {
-      return reader.Error(key_mark, v.path,
-                          absl::StrCat("keys must be strings, got ",
-                                       DescribeType(key)));
+  // `section:` with nothing under it is an empty map.
+  if (!v.node.IsNull()) {
+    if (!v.node.IsMap()) {
+      return reader.Error(v, absl::StrCat("expected ", what, " (a map), got ",
+                                          DescribeType(v.node)));
     }
-    const std::string& name = key.Scalar();
-    const std::string path = ChildPath(v.path, name);
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      std::string problem = absl::StrCat("unknown key (allowed: ",
-                                         absl::StrJoin(allowed, ", "), ")");
-      for (absl::string_view candidate : allowed) {
-        if (EditDistance(name, candidate) <= 2) {
-          absl::StrAppend(&problem, "; did you mean \"", candidate, "\"?");
-          break;
+    for (const auto& kv : v.node) {
+      const YAML::Node& key = kv.first;
+      const YAML::Mark key_mark = BestMark(key, v.mark);
+      if (!key.IsScalar()) {
+        return reader.Error(key_mark, v.path,
+                            absl::StrCat("keys must be strings, got ",
+                                         DescribeType(key)));
+      }
+      const std::string& name = key.Scalar();
+      const std::string path = ChildPath(v.path, name);
+      RETURN_IF_ERROR(
+          CheckKeyAllowed(reader, allowed, name, key_mark, path));
+      for (const Entry& seen : map.entries_) {
+        if (seen.key == name) {
+          // yaml-cpp 0.7 keeps both entries and lookups return the first.
+          return reader.Error(
+              key_mark, path,
+              absl::StrCat("duplicate key (first defined at line ",
+                           seen.key_mark.line + 1, ")"));
         }
       }
-      return reader.Error(key_mark, path, problem);
+      map.entries_.push_back(
+          Entry{name, key_mark,
+                Value{kv.second, path, BestMark(kv.second, key_mark)}});
     }
-    for (const Entry& seen : map.entries_) {
-      if (seen.key == name) {
-        // yaml-cpp 0.7 keeps both entries and lookups return the first.
-        return reader.Error(
-            key_mark, path,
-            absl::StrCat("duplicate key (first defined at line ",
-                         seen.key_mark.line + 1, ")"));
+  }
+  // Overrides of keys of this map, in order. Entries are replaced by
+  // rebuilding the list: assigning a YAML::Node would write through to the
+  // document (and to every alias of it).
+  const std::vector<OverrideValue>& overrides = reader.overrides();
+  for (size_t i = 0; i < overrides.size(); ++i) {
+    const OverrideValue& o = overrides[i];
+    size_t k = 0;
+    while (k < o.keys.size() && o.keys[k].first != v.path) ++k;
+    if (k == o.keys.size()) continue;
+    const std::string& name = o.keys[k].second;
+    const bool last = k + 1 == o.keys.size();
+    const YAML::Mark mark = YamlReader::OverrideMark(i);
+    const std::string path = ChildPath(v.path, name);
+    std::vector<Entry> entries;
+    entries.reserve(map.entries_.size() + 1);
+    bool found = false;
+    for (const Entry& entry : map.entries_) {
+      if (entry.key != name) {
+        entries.push_back(entry);
+      } else if (last) {  // the value itself
+        entries.push_back(Entry{name, entry.key_mark,
+                                Value{o.node, path, mark}});
+        found = true;
+      } else if (entry.value.node.IsNull()) {  // `section:` -> empty map
+        entries.push_back(
+            Entry{name, entry.key_mark,
+                  Value{YAML::Node(YAML::NodeType::Map), entry.value.path,
+                        entry.value.mark}});
+        found = true;
+      } else {  // a map (or a wrong type, reported by whoever reads it)
+        entries.push_back(entry);
+        found = true;
       }
     }
-    map.entries_.push_back(
-        Entry{name, key_mark,
-              Value{kv.second, path, BestMark(kv.second, key_mark)}});
+    if (!found) {
+      RETURN_IF_ERROR(
+          CheckKeyAllowed(reader, allowed, name, mark, path));
+      entries.push_back(Entry{
+          name, mark,
+          Value{last ? o.node : YAML::Node(YAML::NodeType::Map), path,
+                mark}});
+    }
+    map.entries_.swap(entries);
+    if (last) reader.MarkOverrideUsed(i);
   }
   return map;
 }

@@ -34,15 +34,45 @@ struct Value {
   YAML::Mark mark;
 };
 
-// Names the text in errors.
+// A value that replaces (or adds) one key of the document, from a --set
+// argument or an environment variable; see config/overrides.h. MapReader
+// applies it when it reads the map holding the key, so the value goes through
+// the same checks as one written in the file. Errors about it are reported at
+// `label` instead of <source>:<line>:<col>.
+struct OverrideValue {
+  std::string label;  // "--set server.worker_threads=4", "env QUANTSERVE_..."
+  std::string path;   // the key path it sets, e.g. "models[0].batching.workers"
+  // The maps on the way as (map path, key) pairs, outermost first; the last
+  // one is the key being set. Missing maps on the way are created empty.
+  std::vector<std::pair<std::string, std::string>> keys;
+  YAML::Node node;  // the new value
+  // Why the override may end up unused (e.g. "server.worker_threads is a
+  // value, not a map"); "" when nothing is known.
+  std::string unused_hint;
+};
+
+// Names the text in errors, and holds the overrides applied while reading it.
 class YamlReader {
  public:
   explicit YamlReader(std::string source) : source_(std::move(source)) {}
 
   const std::string& source() const { return source_; }
 
-  // "<source>:<line>:<col>" (1-based); a null mark is reported as 1:1.
+  // "<source>:<line>:<col>" (1-based); a null mark is reported as 1:1. The
+  // mark of an override (OverrideMark) is reported as its label.
   std::string Where(const YAML::Mark& mark) const;
+
+  // Overrides applied by MapReader::Create, in order (a later one for the
+  // same key wins).
+  void SetOverrides(std::vector<OverrideValue> overrides);
+  const std::vector<OverrideValue>& overrides() const { return overrides_; }
+  // The mark that stands for overrides()[index] in errors.
+  static YAML::Mark OverrideMark(size_t index);
+  // Records that MapReader has applied overrides()[index].
+  void MarkOverrideUsed(size_t index) const { used_[index] = true; }
+  // An error for the first override no map has applied (e.g. a key below a
+  // scalar), so that no setting is silently ignored; OK when all were used.
+  absl::Status CheckOverridesUsed() const;
   absl::Status Error(const YAML::Mark& mark, absl::string_view path,
                      absl::string_view problem) const;
   absl::Status Error(const Value& value, absl::string_view problem) const {
@@ -74,13 +104,19 @@ class YamlReader {
 
  private:
   std::string source_;
+  std::vector<OverrideValue> overrides_;
+  mutable std::vector<bool> used_;
 };
 
 // A map whose keys have been checked: all scalars, unique, and each one of
 // the allowed keys (an unknown key is an error listing the allowed ones).
+// The reader's overrides for keys of this map are applied first: they replace
+// or add entries (and an override below a missing or null key adds an empty
+// map there), so their keys are checked like the file's.
 class MapReader {
  public:
-  // A null value (e.g. `server:` with nothing under it) reads as an empty map.
+  // A null value (e.g. `server:` with nothing under it) reads as an empty map
+  // (plus any overrides).
   // `what` describes the map in a type error ("expected <what> (a map)").
   static absl::StatusOr<MapReader> Create(
       const YamlReader& reader, const Value& v,

@@ -84,6 +84,12 @@ absl::Status CompiledModel::ValidateInputs(const std::vector<Tensor>& inputs) co
 }
 
 absl::StatusOr<std::vector<Tensor>> CompiledModel::Run(const NamedTensors& inputs) const {
+  auto ordered = OrderInputs(inputs);
+  if (!ordered.ok()) return ordered.status();
+  return RunOrdered(std::move(*ordered));
+}
+
+absl::StatusOr<std::vector<Tensor>> CompiledModel::OrderInputs(const NamedTensors& inputs) const {
   std::vector<Tensor> ordered(graph_.inputs.size());
   std::vector<bool> seen(graph_.inputs.size(), false);
   for (const auto& [name, tensor] : inputs) {
@@ -107,7 +113,7 @@ absl::StatusOr<std::vector<Tensor>> CompiledModel::Run(const NamedTensors& input
           absl::StrCat("input '", graph_.inputs[i].name, "' is missing"));
     }
   }
-  return RunOrdered(std::move(ordered));
+  return ordered;
 }
 
 absl::StatusOr<std::vector<Tensor>> CompiledModel::RunOrdered(

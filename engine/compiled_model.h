@@ -40,6 +40,11 @@ class CompiledModel {
   absl::StatusOr<std::vector<Tensor>> RunOrdered(
       std::vector<Tensor> inputs, const Plan::ValueObserver* observer = nullptr) const;
 
+  // `inputs` by name → graph-input order; errors name the input.
+  absl::StatusOr<std::vector<Tensor>> OrderInputs(const NamedTensors& inputs) const;
+  // Checks dtypes, ranks and fixed dims of inputs in graph-input order.
+  absl::Status ValidateInputs(const std::vector<Tensor>& inputs) const;
+
   const Graph& graph() const { return graph_; }
   const std::vector<ValueInfo>& inputs() const { return graph_.inputs; }
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
@@ -50,7 +55,6 @@ class CompiledModel {
 
  private:
   CompiledModel(Graph graph, const CompileOptions& options);
-  absl::Status ValidateInputs(const std::vector<Tensor>& inputs) const;
   absl::StatusOr<std::shared_ptr<const Plan>> PlanFor(const std::vector<Shape>& shapes) const;
   std::unique_ptr<RunContext> AcquireContext() const;
   void ReleaseContext(std::unique_ptr<RunContext> ctx) const;

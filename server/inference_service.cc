@@ -48,6 +48,15 @@ void FillTopK(const Tensor& scores, uint32_t k, v1::PredictResponse* resp) {
   }
 }
 
+// The call's deadline on the steady clock the batcher uses (none: a day).
+Batcher::Clock::time_point SteadyDeadline(const grpc::ServerContext& ctx) {
+  const auto now_sys = std::chrono::system_clock::now();
+  const auto now = Batcher::Clock::now();
+  const auto deadline = ctx.deadline();
+  if (deadline >= now_sys + std::chrono::hours(24)) return now + std::chrono::hours(24);
+  return now + std::chrono::duration_cast<Batcher::Clock::duration>(deadline - now_sys);
+}
+
 }  // namespace
 
 void FillModelMetadata(const ServedModel& model, v1::ModelMetadata* out) {
@@ -111,8 +120,18 @@ grpc::Status InferenceServiceImpl::Predict(grpc::ServerContext* ctx,
     if (!t.ok()) return ToGrpcStatus(t.status());
     inputs.emplace_back(in.name(), std::move(*t));
   }
+  auto ordered = compiled.OrderInputs(inputs);
+  if (!ordered.ok()) return ToGrpcStatus(ordered.status());
+  absl::Status valid = compiled.ValidateInputs(*ordered);
+  if (!valid.ok()) return ToGrpcStatus(valid);
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-  auto outputs = compiled.Run(inputs);
+  absl::StatusOr<std::vector<Tensor>> outputs;
+  if (Batcher* batcher = model->FindBatcher(variant_name)) {
+    outputs = batcher->Run(std::move(*ordered), SteadyDeadline(*ctx),
+                           [ctx] { return ctx->IsCancelled(); });
+  } else {
+    outputs = compiled.RunOrdered(std::move(*ordered));
+  }
   if (!outputs.ok()) return ToGrpcStatus(outputs.status());
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
 

@@ -11,13 +11,19 @@
 #include <vector>
 
 #include "engine/model_builder.h"
+#include "server/batcher.h"
 
 namespace qs {
 
 struct ServedModel {
   BuiltModel built;
   std::string default_variant;
+  // One per variant, same order as built.variants. A Batcher is internally
+  // synchronized, so requests share it through the const ServedModel.
+  std::vector<std::shared_ptr<Batcher>> batchers;
   const std::string& name() const { return built.name; }
+  // The variant's batcher, or nullptr if `variant` does not exist.
+  Batcher* FindBatcher(const std::string& variant) const;
 };
 
 class ModelRegistry {

@@ -23,6 +23,10 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   DecodeLimits limits;
   server->service_ = std::make_unique<InferenceServiceImpl>(server->registry_, limits);
+  std::vector<std::string> model_names;
+  for (const ModelConfig& mc : config.models) model_names.push_back(mc.name);
+  server->kserve_service_ =
+      std::make_unique<KServeServiceImpl>(server->registry_, limits, std::move(model_names));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.server.grpc_address, grpc::InsecureServerCredentials(),
                            &server->port_);
@@ -33,6 +37,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
                                 config.server.worker_threads);
   }
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->kserve_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -50,6 +55,14 @@ absl::Status QuantServer::LoadModels() {
     auto served = std::make_shared<ServedModel>();
     served->built = std::move(built);
     served->default_variant = mc.default_variant;
+    BatchingOptions batching;
+    batching.max_batch_size = mc.batching.max_batch_size;
+    batching.max_queue_delay = std::chrono::microseconds(mc.batching.max_queue_delay_us);
+    batching.max_queue_rows = mc.batching.max_queue_rows;
+    batching.workers = mc.batching.workers;
+    for (const auto& v : served->built.variants) {
+      served->batchers.push_back(std::make_shared<Batcher>(v.model, batching));
+    }
     registry_.Publish(std::move(served));
   }
   if (!shut_down_) server_->GetHealthCheckService()->SetServingStatus(true);

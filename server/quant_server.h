@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "config/server_config.h"
 #include "server/inference_service.h"
+#include "server/kserve_service.h"
 #include "server/model_registry.h"
 
 namespace qs {
@@ -35,6 +36,7 @@ class QuantServer {
   ServerConfig config_;
   ModelRegistry registry_;
   std::unique_ptr<InferenceServiceImpl> service_;
+  std::unique_ptr<KServeServiceImpl> kserve_service_;  // inference.GRPCInferenceService
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

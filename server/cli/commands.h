@@ -27,4 +27,12 @@ struct RunArgs {
 };
 int Run(const RunArgs& args);
 
+struct ExportArgs {
+  std::string config;
+  std::string model;    // a model name in the config
+  std::string variant;  // one of that model's variants
+  std::string out;      // the .onnx file to write
+};
+int Export(const ExportArgs& args);
+
 }  // namespace qs::cli

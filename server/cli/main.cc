@@ -33,9 +33,20 @@ int main(int argc, char** argv) {
       ->required();
   run_cmd->add_option("--output-dir", run.output_dir, "Where to write <output>.npy")->required();
 
+  qs::cli::ExportArgs exp;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "Build one model variant and write it as a standard QDQ ONNX model");
+  export_cmd->add_option("--config", exp.config, "Server config YAML")
+      ->required()
+      ->check(CLI::ExistingFile);
+  export_cmd->add_option("--model", exp.model, "Model name in the config")->required();
+  export_cmd->add_option("--variant", exp.variant, "Variant of that model")->required();
+  export_cmd->add_option("--out", exp.out, "ONNX file to write")->required();
+
   CLI11_PARSE(app, argc, argv);
   if (*serve_cmd) return qs::cli::Serve(serve);
   if (*report_cmd) return qs::cli::Report(report);
   if (*run_cmd) return qs::cli::Run(run);
+  if (*export_cmd) return qs::cli::Export(exp);
   return 2;
 }

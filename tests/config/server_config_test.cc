@@ -348,12 +348,14 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
       Error(Lines({"server:", "  threads: 4", "models: []"})),
       HasSubstr("test.yaml:2:3: server.threads: unknown key (allowed: "
                 "grpc_address, metrics_address, worker_threads, "
-                "intra_op_threads, max_message_bytes)"));
+                "intra_op_threads, max_message_bytes, shutdown_grace_ms, "
+                "access_log, tls, max_tensor_elements, max_batch_rows, "
+                "nan_policy)"));
   EXPECT_THAT(Error(Model({"    evalution: {}"})),
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "
-                        "eval_batch_size, evaluation, calibration, variants); "
-                        "did you mean \"evaluation\"?"));
+                        "eval_batch_size, evaluation, calibration, variants, "
+                        "batching); did you mean \"evaluation\"?"));
   EXPECT_THAT(Error(Model({"    evaluation:", "      inputs: a",
                            "      labels: b", "      shift: 1"})),
               HasSubstr("test.yaml:7:7: models[0].evaluation.shift: unknown "

@@ -4,7 +4,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <thread>
 
 #include "engine/data/npy.h"
 #include "health.grpc.pb.h"
@@ -29,6 +31,8 @@ ServerConfig TestConfig() {
   model.path = kModels + "/fmnist_cnn.onnx";
   model.default_variant = "fp32";
   model.variants.push_back(VariantConfig{"fp32"});
+  model.batching.max_batch_size = 8;
+  model.batching.max_queue_delay_us = 2000;
   config.models.push_back(model);
   return config;
 }
@@ -192,6 +196,48 @@ TEST_F(ServerTest, ErrorsNameTheField) {
 
   // The server keeps serving after every bad request.
   ASSERT_TRUE(Predict(ImageRequest(2), &resp).ok());
+}
+
+TEST_F(ServerTest, ConcurrentClientsGetTheInProcessAnswers) {
+  auto expected = ReadNpy(kModels + "/fmnist_cnn_first16_logits.npy");
+  constexpr int kClients = 12;
+  std::vector<std::thread> clients;
+  std::atomic<int> bad{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = v1::InferenceService::NewStub(Channel());
+      for (int round = 0; round < 5; ++round) {
+        v1::PredictRequest req = ImageRequest(16);
+        // Each client sends one image (a different one per client).
+        v1::Tensor* t = req.mutable_inputs(0);
+        std::vector<float> img(t->float_data().begin() + c * 784, t->float_data().begin() + (c + 1) * 784);
+        t->clear_float_data();
+        t->mutable_float_data()->Add(img.begin(), img.end());
+        t->set_shape(0, 1);
+        v1::PredictResponse resp;
+        grpc::ClientContext ctx;
+        if (!stub->Predict(&ctx, req, &resp).ok() || resp.outputs(0).float_data_size() != 10) {
+          ++bad;
+          continue;
+        }
+        for (int k = 0; k < 10; ++k) {
+          if (std::fabs(resp.outputs(0).float_data(k) - expected->data<float>()[c * 10 + k]) > 1e-3) ++bad;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(bad, 0);
+}
+
+TEST_F(ServerTest, ExpiredDeadlineIsDeadlineExceeded) {
+  v1::PredictResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(1));
+  grpc::Status s = Stub()->Predict(&ctx, ImageRequest(1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // And the server still serves.
+  ASSERT_TRUE(Predict(ImageRequest(1), &resp).ok());
 }
 
 }  // namespace

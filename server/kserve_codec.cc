@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
 
 namespace qs {
 
@@ -153,6 +154,7 @@ absl::StatusOr<Tensor> DecodeKServeInput(const InferInputTensor& in, const std::
     } else if (want > 0) {
       std::memcpy(t.raw_data(), raw->data(), want);
     }
+    RETURN_IF_ERROR(CheckDecodedTensor(t, field, limits));
     return t;
   }
   const int typed = in.has_contents() ? MatchingCount(in.contents(), dtype) : 0;
@@ -171,6 +173,7 @@ absl::StatusOr<Tensor> DecodeKServeInput(const InferInputTensor& in, const std::
     absl::Status s = FillTyped(in.contents(), field, in.datatype(), t);
     if (!s.ok()) return s;
   }
+  RETURN_IF_ERROR(CheckDecodedTensor(t, field, limits));
   return t;
 }
 

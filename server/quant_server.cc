@@ -5,11 +5,44 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
 #include "server/config_mapping.h"
 
 namespace qs {
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Plaintext, TLS, or mutual TLS (client_ca set: clients must present a
+// certificate signed by it).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const ServerSection& server) {
+  if (!server.tls) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(server.tls->key_file));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(server.tls->cert_file));
+  options.pem_key_cert_pairs.push_back(pair);
+  if (!server.tls->client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(options.pem_root_certs, ReadFile(server.tls->client_ca_file));
+    options.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
 
 QuantServer::QuantServer(ServerConfig config) : config_(std::move(config)) {}
 
@@ -22,14 +55,18 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   DecodeLimits limits;
+  limits.max_elements = config.server.max_tensor_elements;
+  limits.max_batch_rows = config.server.max_batch_rows;
+  limits.reject_nonfinite = config.server.nan_policy == NanPolicy::kReject;
   server->service_ = std::make_unique<InferenceServiceImpl>(server->registry_, limits);
   std::vector<std::string> model_names;
   for (const ModelConfig& mc : config.models) model_names.push_back(mc.name);
   server->kserve_service_ =
       std::make_unique<KServeServiceImpl>(server->registry_, limits, std::move(model_names));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.server.grpc_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  auto credentials = MakeServerCredentials(config.server);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(config.server.grpc_address, *credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.server.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.server.max_message_bytes));
   if (config.server.worker_threads > 0) {

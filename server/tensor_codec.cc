@@ -1,8 +1,10 @@
 #include "server/tensor_codec.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
 
 namespace qs {
 
@@ -96,6 +98,7 @@ absl::StatusOr<Tensor> DecodeTensor(const v1::Tensor& w, const std::string& fiel
     }
     Tensor t(dtype, shape);
     if (want > 0) std::memcpy(t.raw_data(), w.raw_data().data(), want);
+    RETURN_IF_ERROR(CheckDecodedTensor(t, field, limits));
     return t;
   }
   const int typed = TypedCount(w, dtype);
@@ -134,7 +137,27 @@ absl::StatusOr<Tensor> DecodeTensor(const v1::Tensor& w, const std::string& fiel
       break;
     case DataType::kUndefined: break;
   }
+  RETURN_IF_ERROR(CheckDecodedTensor(t, field, limits));
   return t;
+}
+
+absl::Status CheckDecodedTensor(const Tensor& t, const std::string& field,
+                                const DecodeLimits& limits) {
+  if (t.rank() > 0 && t.shape()[0] > limits.max_batch_rows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        field, ".shape[0]: ", t.shape()[0], " rows exceed the limit of ", limits.max_batch_rows));
+  }
+  if (limits.reject_nonfinite && t.dtype() == DataType::kFloat32) {
+    const float* v = t.data<float>();
+    for (int64_t i = 0; i < t.num_elements(); ++i) {
+      if (!std::isfinite(v[i])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            field, ": element ", i, " is ", v[i],
+            "; NaN and Inf inputs are rejected (server.nan_policy: reject)"));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 void EncodeTensor(const Tensor& t, const std::string& name, bool raw, v1::Tensor* w) {

@@ -11,12 +11,14 @@ struct ServeArgs {
   std::string config;
   int grpc_port = -1;     // -1: keep the config's address
   int metrics_port = -1;  // -1: keep the config's address
+  std::vector<std::string> set;  // --set key.path=value
 };
 int Serve(const ServeArgs& args);
 
 struct ReportArgs {
   std::string config;
   bool json = false;
+  std::vector<std::string> set;
 };
 int Report(const ReportArgs& args);
 
@@ -32,6 +34,7 @@ struct ExportArgs {
   std::string model;    // a model name in the config
   std::string variant;  // one of that model's variants
   std::string out;      // the .onnx file to write
+  std::vector<std::string> set;
 };
 int Export(const ExportArgs& args);
 

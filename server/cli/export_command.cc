@@ -24,7 +24,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int Export(const ExportArgs& args) {
-  auto config = LoadServerConfig(args.config);
+  auto config = LoadServerConfig(args.config, OverridesFromProcess(args.set));
   if (!config.ok()) return Fail(std::string(config.status().message()));
   const ModelConfig* model = nullptr;
   std::vector<std::string> model_names;

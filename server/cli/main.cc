@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   serve_cmd->add_option("--grpc-port", serve.grpc_port,
                         "Override the gRPC port (0 picks a free port)");
+  serve_cmd->add_option("--set", serve.set,
+                        "Override a config key: --set server.intra_op_threads=2 (repeatable)");
   serve_cmd->add_option("--metrics-port", serve.metrics_port,
                         "Override the Prometheus metrics port (0 picks a free port)");
 
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--config", report.config, "Server config YAML")
       ->required()
       ->check(CLI::ExistingFile);
+  report_cmd->add_option("--set", report.set, "Override a config key (repeatable)");
   report_cmd->add_flag("--json", report.json, "Print one JSON object instead of a table");
 
   qs::cli::RunArgs run;
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--model", exp.model, "Model name in the config")->required();
   export_cmd->add_option("--variant", exp.variant, "Variant of that model")->required();
   export_cmd->add_option("--out", exp.out, "ONNX file to write")->required();
+  export_cmd->add_option("--set", exp.set, "Override a config key (repeatable)");
 
   CLI11_PARSE(app, argc, argv);
   if (*serve_cmd) return qs::cli::Serve(serve);

@@ -62,7 +62,7 @@ nlohmann::json VariantJson(const VariantReport& r) {
 }  // namespace
 
 int Report(const ReportArgs& args) {
-  auto config = LoadServerConfig(args.config);
+  auto config = LoadServerConfig(args.config, OverridesFromProcess(args.set));
   if (!config.ok()) {
     std::fprintf(stderr, "quantserve report: %s\n", std::string(config.status().message()).c_str());
     return 1;

@@ -30,7 +30,7 @@ int Serve(const ServeArgs& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto config = LoadServerConfig(args.config);
+  auto config = LoadServerConfig(args.config, OverridesFromProcess(args.set));
   if (!config.ok()) {
     spdlog::error("{}", std::string(config.status().message()));
     return 1;
@@ -53,7 +53,7 @@ int Serve(const ServeArgs& args) {
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("received signal {}: shutting down, finishing calls in flight", sig);
-    (*server)->Shutdown(std::chrono::seconds(30));
+    (*server)->Shutdown(std::chrono::milliseconds(config->server.shutdown_grace_ms));
   });
 
   absl::Status loaded = (*server)->LoadModels();

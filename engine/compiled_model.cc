@@ -1,5 +1,7 @@
 #include "engine/compiled_model.h"
 
+#include <omp.h>
+
 #include "absl/strings/str_cat.h"
 #include "engine/passes/passes.h"
 #include "engine/status_macros.h"
@@ -126,6 +128,8 @@ absl::StatusOr<std::vector<Tensor>> CompiledModel::RunOrdered(
   std::vector<Shape> shapes;
   for (const auto& t : inputs) shapes.push_back(t.shape());
   ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, PlanFor(shapes));
+  // OpenMP's team size is per calling thread; set it for this thread.
+  if (options_.intra_op_threads > 0) omp_set_num_threads(options_.intra_op_threads);
   std::unique_ptr<RunContext> ctx = AcquireContext();
   auto result = plan->Execute(std::move(inputs), *ctx, observer);
   ReleaseContext(std::move(ctx));

@@ -23,6 +23,9 @@ struct CompileOptions {
   PlanLimits limits;
   // Plans cached per distinct input-shape set; more are built per run.
   size_t max_cached_plans = 64;
+  // oneDNN (OpenMP) threads per run; 0 = the OpenMP default (all cores).
+  // With many concurrent runs on few cores, 1 avoids oversubscription.
+  int intra_op_threads = 0;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;

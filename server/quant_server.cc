@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
+#include "server/access_log.h"
 #include "server/config_mapping.h"
 
 namespace qs {
@@ -74,6 +75,11 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
                                 config.server.worker_threads);
   }
   builder.RegisterService(server->service_.get());
+  if (config.server.access_log) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
+    f.push_back(MakeAccessLogFactory());
+    builder.experimental().SetInterceptorCreators(std::move(f));
+  }
   builder.RegisterService(server->kserve_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
@@ -87,6 +93,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
 absl::Status QuantServer::LoadModels() {
   for (const ModelConfig& mc : config_.models) {
     ModelSpec spec = ToModelSpec(mc);
+    spec.compile.intra_op_threads = config_.server.intra_op_threads;
     spec.progress = [](const std::string& line) { spdlog::info("{}", line); };
     ASSIGN_OR_RETURN(BuiltModel built, BuildModel(spec));
     auto served = std::make_shared<ServedModel>();

@@ -12,7 +12,7 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libdnnl-dev opencl-headers ocl-icd-opencl-dev prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   libonnx-dev libabsl-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  libspdlog-dev libfmt-dev zlib1g-dev"
+  libspdlog-dev libfmt-dev zlib1g-dev openssl"
 DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
 TRAIN_PKGS="python3-torch python3-onnx python3-numpy"
 RUNTIME_PKGS="libdnnl2 ocl-icd-libopencl1 libgomp1 libgrpc++1.51 libprotobuf32

@@ -141,7 +141,7 @@ TEST(ShutdownTest, QueuedCallsFinishAndNewCallsAreRefused) {
   std::vector<v1::PredictResponse> responses(kCalls);
   std::vector<Clock::time_point> finished(kCalls);
   std::atomic<int> done{0};
-  std::vector<std::thread> callers;
+  std::vector<std::jthread> callers;  // joined on any early return
   for (int i = 0; i < kCalls; ++i) {
     callers.emplace_back([&, i] {
       statuses[i] = Predict(channel, ImageRequest(i), &responses[i], milliseconds(20000));
@@ -154,7 +154,7 @@ TEST(ShutdownTest, QueuedCallsFinishAndNewCallsAreRefused) {
 
   const auto shutdown_start = Clock::now();
   std::promise<Clock::time_point> shutdown_returned;
-  std::thread stopper([&] {
+  std::jthread stopper([&] {
     server->Shutdown(milliseconds(5000));
     shutdown_returned.set_value(Clock::now());
   });
@@ -493,7 +493,7 @@ TEST(ShutdownTest, CallsRacingShutdownStart) {
       return Predict(channel, ImageRequest(0), &queued_resp, seconds(10));
     });
     std::this_thread::sleep_for(milliseconds(30));
-    std::thread stopper([&] { server->Shutdown(milliseconds(5000)); });
+    std::jthread stopper([&] { server->Shutdown(milliseconds(5000)); });
     ASSERT_TRUE(watch->Read(&watched));
     ASSERT_EQ(watched.status(), HealthCheckResponse::NOT_SERVING);
     // Right at the start of the shutdown.

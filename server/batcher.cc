@@ -62,7 +62,7 @@ absl::StatusOr<std::vector<Tensor>> Batcher::Run(std::vector<Tensor> inputs,
     return absl::DeadlineExceededError("the deadline expired before the request was run");
   }
   if (cancelled && cancelled()) return absl::CancelledError("the call was cancelled");
-  if (!batching()) return model_->RunOrdered(std::move(inputs));
+  if (!batching()) return RunUnbatched(std::move(inputs));
   auto p = std::make_shared<Pending>();
   p->rows = inputs[0].rank() > 0 ? inputs[0].shape()[0] : 0;
   for (const auto& t : inputs) {
@@ -148,6 +148,17 @@ void Batcher::WorkerLoop() {
     Execute(std::move(batch));
     lock.lock();
   }
+}
+
+absl::StatusOr<std::vector<Tensor>> Batcher::RunUnbatched(std::vector<Tensor> inputs) {
+  BatchEvent event;
+  event.requests = 1;
+  event.rows = !inputs.empty() && inputs[0].rank() > 0 ? inputs[0].shape()[0] : 1;
+  const auto start = Clock::now();
+  auto outputs = model_->RunOrdered(std::move(inputs));
+  event.compute = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+  if (on_batch_) on_batch_(event);
+  return outputs;
 }
 
 void Batcher::Execute(std::vector<std::shared_ptr<Pending>> batch) {

@@ -28,7 +28,8 @@ struct BatchingOptions {
   int workers = 1;                // batches run concurrently
 };
 
-// What one executed batch looked like (for metrics and tests).
+// What one executed batch looked like (for metrics and tests). Without
+// batching, every request is a batch of its own with oldest_wait 0.
 struct BatchEvent {
   int64_t rows = 0;
   int requests = 0;
@@ -59,6 +60,7 @@ class Batcher {
   // Takes the next batch off the queue (caller holds the lock).
   std::vector<std::shared_ptr<Pending>> TakeBatch(std::unique_lock<std::mutex>& lock);
   void Execute(std::vector<std::shared_ptr<Pending>> batch);
+  absl::StatusOr<std::vector<Tensor>> RunUnbatched(std::vector<Tensor> inputs);
 
   const std::shared_ptr<const CompiledModel> model_;
   const BatchingOptions options_;

@@ -86,6 +86,17 @@ void FillModelMetadata(const ServedModel& model, v1::ModelMetadata* out) {
 grpc::Status InferenceServiceImpl::Predict(grpc::ServerContext* ctx,
                                            const v1::PredictRequest* req,
                                            v1::PredictResponse* resp) {
+  ServingGate::Ticket ticket = registry_.gate().TryEnter();
+  if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+  RequestMetrics metrics(metrics_);
+  return metrics.Finish(DoPredict(ctx, req, resp, metrics));
+}
+
+grpc::Status InferenceServiceImpl::DoPredict(grpc::ServerContext* ctx,
+                                             const v1::PredictRequest* req,
+                                             v1::PredictResponse* resp,
+                                             RequestMetrics& metrics) {
+  // NOT_FOUND for the model or variant: `metrics` counts it as "unknown".
   std::shared_ptr<const ServedModel> model = registry_.Find(req->model());
   if (model == nullptr) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -101,6 +112,7 @@ grpc::Status InferenceServiceImpl::Predict(grpc::ServerContext* ctx,
                                      req->model(), "' (variants: ", VariantNames(model->built),
                                      ")"));
   }
+  metrics.Serving(model->FindMetrics(variant_name));
   const CompiledModel& compiled = *variant->model;
   std::vector<int> output_index;
   for (int i = 0; i < req->output_names_size(); ++i) {
@@ -130,7 +142,7 @@ grpc::Status InferenceServiceImpl::Predict(grpc::ServerContext* ctx,
     outputs = batcher->Run(std::move(*ordered), SteadyDeadline(*ctx),
                            [ctx] { return ctx->IsCancelled(); });
   } else {
-    outputs = compiled.RunOrdered(std::move(*ordered));
+    outputs = RunUnbatched(compiled, std::move(*ordered), metrics.variant());
   }
   if (!outputs.ok()) return ToGrpcStatus(outputs.status());
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "quantserve/v1/inference.grpc.pb.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/tensor_codec.h"
 
@@ -10,8 +11,10 @@ namespace qs {
 
 class InferenceServiceImpl final : public quantserve::v1::InferenceService::Service {
  public:
-  InferenceServiceImpl(const ModelRegistry& registry, DecodeLimits limits)
-      : registry_(registry), limits_(limits) {}
+  // `metrics` may be null (no metrics); it must outlive the service.
+  InferenceServiceImpl(const ModelRegistry& registry, DecodeLimits limits,
+                       const ServerMetrics* metrics = nullptr)
+      : registry_(registry), limits_(limits), metrics_(metrics) {}
 
   grpc::Status Predict(grpc::ServerContext* ctx, const quantserve::v1::PredictRequest* req,
                        quantserve::v1::PredictResponse* resp) override;
@@ -23,8 +26,12 @@ class InferenceServiceImpl final : public quantserve::v1::InferenceService::Serv
                           quantserve::v1::ListModelsResponse* resp) override;
 
  private:
+  grpc::Status DoPredict(grpc::ServerContext* ctx, const quantserve::v1::PredictRequest* req,
+                         quantserve::v1::PredictResponse* resp, RequestMetrics& metrics);
+
   const ModelRegistry& registry_;
   const DecodeLimits limits_;
+  const ServerMetrics* const metrics_;
 };
 
 // Fills `out` from a served model (shared by GetModelMetadata and ListModels).

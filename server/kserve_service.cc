@@ -114,7 +114,8 @@ grpc::Status KServeServiceImpl::ServerLive(grpc::ServerContext*,
 grpc::Status KServeServiceImpl::ServerReady(grpc::ServerContext*,
                                             const inference::ServerReadyRequest*,
                                             inference::ServerReadyResponse* resp) {
-  resp->set_ready(std::all_of(expected_models_.begin(), expected_models_.end(),
+  resp->set_ready(!registry_.gate().draining() &&
+                  std::all_of(expected_models_.begin(), expected_models_.end(),
                               [&](const std::string& m) { return registry_.Find(m) != nullptr; }));
   return grpc::Status::OK;
 }
@@ -154,11 +155,22 @@ grpc::Status KServeServiceImpl::ModelMetadata(grpc::ServerContext*,
 grpc::Status KServeServiceImpl::ModelInfer(grpc::ServerContext* ctx,
                                            const ModelInferRequest* req,
                                            ModelInferResponse* resp) {
+  ServingGate::Ticket ticket = registry_.gate().TryEnter();
+  if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+  RequestMetrics metrics(metrics_);
+  return metrics.Finish(DoModelInfer(ctx, req, resp, metrics));
+}
+
+grpc::Status KServeServiceImpl::DoModelInfer(grpc::ServerContext* ctx,
+                                             const ModelInferRequest* req,
+                                             ModelInferResponse* resp,
+                                             RequestMetrics& metrics) {
   std::shared_ptr<const ServedModel> model;
   const BuiltVariant* variant = nullptr;
   grpc::Status s = Resolve(req->model_name(), req->model_version(), "model_name",
                            "model_version", &model, &variant);
-  if (!s.ok()) return s;
+  if (!s.ok()) return s;  // NOT_FOUND: counted as model/variant "unknown"
+  metrics.Serving(model->FindMetrics(variant->report.name));
   const CompiledModel& compiled = *variant->model;
   const auto& model_inputs = compiled.inputs();
   const auto& model_outputs = compiled.outputs();
@@ -218,7 +230,7 @@ grpc::Status KServeServiceImpl::ModelInfer(grpc::ServerContext* ctx,
     outputs = batcher->Run(std::move(*ordered), SteadyDeadline(*ctx),
                            [ctx] { return ctx->IsCancelled(); });
   } else {
-    outputs = compiled.RunOrdered(std::move(*ordered));
+    outputs = RunUnbatched(compiled, std::move(*ordered), metrics.variant());
   }
   if (!outputs.ok()) return ToGrpcStatus(outputs.status());
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "inference/grpc_predict_v2.grpc.pb.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/tensor_codec.h"
 
@@ -17,9 +18,14 @@ namespace qs {
 class KServeServiceImpl final : public inference::GRPCInferenceService::Service {
  public:
   // ServerReady is true once every model in `expected_models` is published.
+  // `metrics` may be null (no metrics); it must outlive the service.
   KServeServiceImpl(const ModelRegistry& registry, DecodeLimits limits,
-                    std::vector<std::string> expected_models)
-      : registry_(registry), limits_(limits), expected_models_(std::move(expected_models)) {}
+                    std::vector<std::string> expected_models,
+                    const ServerMetrics* metrics = nullptr)
+      : registry_(registry),
+        limits_(limits),
+        expected_models_(std::move(expected_models)),
+        metrics_(metrics) {}
 
   grpc::Status ServerLive(grpc::ServerContext* ctx, const inference::ServerLiveRequest* req,
                           inference::ServerLiveResponse* resp) override;
@@ -44,9 +50,13 @@ class KServeServiceImpl final : public inference::GRPCInferenceService::Service 
                        std::shared_ptr<const ServedModel>* model,
                        const BuiltVariant** variant) const;
 
+  grpc::Status DoModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* req,
+                            inference::ModelInferResponse* resp, RequestMetrics& metrics);
+
   const ModelRegistry& registry_;
   const DecodeLimits limits_;
   const std::vector<std::string> expected_models_;
+  const ServerMetrics* const metrics_;
 };
 
 }  // namespace qs

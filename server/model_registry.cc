@@ -9,6 +9,13 @@ Batcher* ServedModel::FindBatcher(const std::string& variant) const {
   return nullptr;
 }
 
+VariantMetrics* ServedModel::FindMetrics(const std::string& variant) const {
+  for (size_t i = 0; i < built.variants.size() && i < metrics.size(); ++i) {
+    if (built.variants[i].report.name == variant) return metrics[i].get();
+  }
+  return nullptr;
+}
+
 void ModelRegistry::Publish(std::shared_ptr<const ServedModel> model) {
   std::lock_guard<std::mutex> lock(mu_);
   models_[model->name()] = std::move(model);

@@ -12,8 +12,11 @@
 
 #include "engine/model_builder.h"
 #include "server/batcher.h"
+#include "server/serving_gate.h"
 
 namespace qs {
+
+struct VariantMetrics;  // server/metrics.h
 
 struct ServedModel {
   BuiltModel built;
@@ -21,9 +24,14 @@ struct ServedModel {
   // One per variant, same order as built.variants. A Batcher is internally
   // synchronized, so requests share it through the const ServedModel.
   std::vector<std::shared_ptr<Batcher>> batchers;
+  // One per variant, same order: its Prometheus children, created when the
+  // model is published (empty when the server keeps no metrics).
+  std::vector<std::shared_ptr<VariantMetrics>> metrics;
   const std::string& name() const { return built.name; }
   // The variant's batcher, or nullptr if `variant` does not exist.
   Batcher* FindBatcher(const std::string& variant) const;
+  // The variant's metrics, or nullptr if `variant` does not exist or has none.
+  VariantMetrics* FindMetrics(const std::string& variant) const;
 };
 
 class ModelRegistry {
@@ -33,9 +41,13 @@ class ModelRegistry {
   std::vector<std::shared_ptr<const ServedModel>> List() const;
   // "'a', 'b'" for error messages.
   std::string Names() const;
+  // Admission of inference calls; draining during shutdown. Mutable: the
+  // services hold the registry as const and only pass through the gate.
+  ServingGate& gate() const { return gate_; }
 
  private:
   mutable std::mutex mu_;
+  mutable ServingGate gate_;
   std::map<std::string, std::shared_ptr<const ServedModel>> models_;  // guarded by mu_
 };
 

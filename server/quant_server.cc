@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -45,10 +46,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 }  // namespace
 
-QuantServer::QuantServer(ServerConfig config) : config_(std::move(config)) {}
+QuantServer::QuantServer(ServerConfig config)
+    : config_(std::move(config)), metrics_(std::make_unique<ServerMetrics>()) {}
 
 QuantServer::~QuantServer() {
-  if (server_ && !shut_down_) Shutdown(std::chrono::milliseconds(0));
+  if (server_) Shutdown(std::chrono::milliseconds(0));  // no-op if already shut down
 }
 
 absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConfig& config) {
@@ -59,11 +61,12 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   limits.max_elements = config.server.max_tensor_elements;
   limits.max_batch_rows = config.server.max_batch_rows;
   limits.reject_nonfinite = config.server.nan_policy == NanPolicy::kReject;
-  server->service_ = std::make_unique<InferenceServiceImpl>(server->registry_, limits);
+  server->service_ =
+      std::make_unique<InferenceServiceImpl>(server->registry_, limits, server->metrics_.get());
   std::vector<std::string> model_names;
   for (const ModelConfig& mc : config.models) model_names.push_back(mc.name);
-  server->kserve_service_ =
-      std::make_unique<KServeServiceImpl>(server->registry_, limits, std::move(model_names));
+  server->kserve_service_ = std::make_unique<KServeServiceImpl>(
+      server->registry_, limits, std::move(model_names), server->metrics_.get());
   grpc::ServerBuilder builder;
   auto credentials = MakeServerCredentials(config.server);
   if (!credentials.ok()) return credentials.status();
@@ -84,9 +87,19 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", config.server.grpc_address, " (address in use or invalid?)"));
+        "cannot listen on ", config.server.grpc_address,
+        config.server.tls ? absl::StrCat(" (address in use or invalid, or server.tls: the key '",
+                                         config.server.tls->key_file,
+                                         "' does not match the certificate '",
+                                         config.server.tls->cert_file, "' or is not PEM)")
+                          : " (address in use or invalid?)"));
   }
   server->server_->GetHealthCheckService()->SetServingStatus(false);
+  // Last, so that a start that fails earlier never starts the metrics HTTP
+  // server (and its threads) only to stop it again.
+  if (!config.server.metrics_address.empty()) {
+    RETURN_IF_ERROR(server->metrics_->Expose(config.server.metrics_address));
+  }
   return server;
 }
 
@@ -104,20 +117,44 @@ absl::Status QuantServer::LoadModels() {
     batching.max_queue_delay = std::chrono::microseconds(mc.batching.max_queue_delay_us);
     batching.max_queue_rows = mc.batching.max_queue_rows;
     batching.workers = mc.batching.workers;
-    for (const auto& v : served->built.variants) {
-      served->batchers.push_back(std::make_shared<Batcher>(v.model, batching));
+    served->metrics = metrics_->ForModel(served->built);
+    for (size_t i = 0; i < served->built.variants.size(); ++i) {
+      std::shared_ptr<VariantMetrics> metrics = served->metrics[i];
+      served->batchers.push_back(std::make_shared<Batcher>(
+          served->built.variants[i].model, batching,
+          [metrics](const BatchEvent& e) { metrics->ObserveBatch(e); }));
     }
     registry_.Publish(std::move(served));
   }
+  std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (!shut_down_) server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
 }
 
 void QuantServer::Shutdown(std::chrono::milliseconds grace) {
-  if (shut_down_) return;
-  shut_down_ = true;
-  server_->GetHealthCheckService()->SetServingStatus(false);
-  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  {
+    std::lock_guard<std::mutex> lock(shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+  // Drain: refuse new inference calls (UNAVAILABLE), let the ones in flight
+  // finish within the grace period, then stop gRPC at once — waiting on
+  // gRPC's own deadline would also wait for idle connections to answer its
+  // GOAWAY ping.
+  registry_.gate().StartDraining();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  bool idle = registry_.gate().WaitIdle(deadline);
+  // A call already accepted by the transport may not have reached its
+  // handler yet: give such calls a short settle period, so they are served
+  // or refused (UNAVAILABLE) rather than cancelled.
+  if (idle) {
+    std::this_thread::sleep_until(
+        std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
+    idle = registry_.gate().WaitIdle(deadline);
+  }
+  if (!idle) spdlog::warn("shutdown grace period over: cancelling calls still in flight");
+  server_->Shutdown(std::chrono::system_clock::now());
 }
 
 void QuantServer::Wait() { server_->Wait(); }

@@ -2,17 +2,20 @@
 // reflection) over a ModelRegistry. Start() binds the port and answers
 // health checks with NOT_SERVING while LoadModels() quantizes and compiles;
 // SERVING once every model and variant is ready; NOT_SERVING again as soon
-// as Shutdown() begins.
+// as Shutdown() begins. Prometheus metrics are served on their own port
+// (config.server.metrics_address, see docs/METRICS.md) from Start() on.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <mutex>
 
 #include "absl/status/statusor.h"
 #include "config/server_config.h"
 #include "server/inference_service.h"
 #include "server/kserve_service.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 
 namespace qs {
@@ -23,6 +26,10 @@ class QuantServer {
   ~QuantServer();
 
   int grpc_port() const { return port_; }
+  // The bound Prometheus port (metrics_address with port 0 picks a free
+  // one); 0 when metrics_address is empty.
+  int metrics_port() const { return metrics_->port(); }
+  const ServerMetrics& metrics() const { return *metrics_; }
   // Builds every configured model (all variants) and publishes it.
   absl::Status LoadModels();
   // Stops accepting calls; calls in flight finish until `grace` runs out.
@@ -34,12 +41,15 @@ class QuantServer {
   explicit QuantServer(ServerConfig config);
 
   ServerConfig config_;
+  // Before registry_ and the services: batchers and handlers report into it.
+  std::unique_ptr<ServerMetrics> metrics_;
   ModelRegistry registry_;
   std::unique_ptr<InferenceServiceImpl> service_;
   std::unique_ptr<KServeServiceImpl> kserve_service_;  // inference.GRPCInferenceService
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  bool shut_down_ = false;
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;  // guarded by shutdown_mu_
 };
 
 }  // namespace qs

@@ -48,6 +48,10 @@ int Serve(const ServeArgs& args) {
   }
   const std::string address = WithPort(config->server.grpc_address, (*server)->grpc_port());
   spdlog::info("gRPC listening on {} (health: NOT_SERVING while models load)", address);
+  if ((*server)->metrics_port() > 0) {
+    spdlog::info("Prometheus metrics on http://{}/metrics",
+                 WithPort(config->server.metrics_address, (*server)->metrics_port()));
+  }
 
   std::thread waiter([&] {
     int sig = 0;

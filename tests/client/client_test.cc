@@ -30,6 +30,7 @@ std::string ConfigYaml() {
   return R"(
 server:
   grpc_address: 127.0.0.1:0
+  metrics_address: 127.0.0.1:0
   max_batch_rows: 256
 models:
   - name: fmnist_cnn

@@ -25,6 +25,7 @@ const std::string kModels = QS_SOURCE_DIR "/models";
 ServerConfig TestConfig() {
   ServerConfig config;
   config.server.grpc_address = "127.0.0.1:0";
+  config.server.metrics_address = "127.0.0.1:0";
   ModelConfig model;
   model.name = "fmnist_cnn";
   model.path = kModels + "/fmnist_cnn.onnx";

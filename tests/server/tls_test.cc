@@ -31,6 +31,7 @@ const std::string kModels = QS_SOURCE_DIR "/models";
 ServerConfig BaseConfig() {
   ServerConfig config;
   config.server.grpc_address = "127.0.0.1:0";
+  config.server.metrics_address = "127.0.0.1:0";
   ModelConfig model;
   model.name = "fmnist_cnn";
   model.path = kModels + "/fmnist_cnn.onnx";

@@ -1,0 +1,67 @@
+// Every Prometheus metric name, help text and label key the server exports,
+// in one place (docs/METRICS.md describes them for operators). Names follow
+// the Prometheus conventions: base units (`_seconds`, `_bytes`), `_total` on
+// counters, histograms rather than summaries. Labels stay low-cardinality:
+// `model`, `variant`, `bits` and `code` only — never a request id or any
+// other string a client chose.
+#pragma once
+
+namespace qs::metric {
+
+// Label keys.
+inline constexpr char kModel[] = "model";
+inline constexpr char kVariant[] = "variant";
+inline constexpr char kBits[] = "bits";  // weight bits: "8", "4", "32" for fp32
+inline constexpr char kCode[] = "code";  // gRPC code name: "OK", "NOT_FOUND", ...
+
+// The model and variant label (and bits) of requests for a model or variant
+// that is not served: the requested name itself would be unbounded.
+inline constexpr char kUnknown[] = "unknown";
+
+// Requests (quantserve.v1 Predict and KServe ModelInfer).
+inline constexpr char kRequestsTotal[] = "quantserve_requests_total";
+inline constexpr char kRequestsTotalHelp[] =
+    "Inference requests (Predict and ModelInfer) by outcome";
+inline constexpr char kRequestDuration[] = "quantserve_request_duration_seconds";
+inline constexpr char kRequestDurationHelp[] =
+    "End-to-end time of an inference request in the service handler";
+inline constexpr char kInflight[] = "quantserve_inflight_requests";
+inline constexpr char kInflightHelp[] = "Inference requests being handled now";
+
+// Execution, per run of the model (a batch, or one unbatched request).
+inline constexpr char kQueueDuration[] = "quantserve_queue_duration_seconds";
+inline constexpr char kQueueDurationHelp[] =
+    "Time the oldest request of a batch waited in the batching queue (0 when unbatched)";
+inline constexpr char kComputeDuration[] = "quantserve_compute_duration_seconds";
+inline constexpr char kComputeDurationHelp[] = "Time to run the model on one batch";
+inline constexpr char kBatchSize[] = "quantserve_batch_size";
+inline constexpr char kBatchSizeHelp[] = "Rows (samples) per executed batch";
+
+// Per variant, set once when the model is loaded.
+inline constexpr char kWeightBytes[] = "quantserve_variant_weight_bytes";
+inline constexpr char kWeightBytesHelp[] = "Size of the variant's stored weights";
+inline constexpr char kBuildSeconds[] = "quantserve_variant_build_seconds";
+inline constexpr char kBuildSecondsHelp[] = "Time to quantize and compile the variant at load";
+inline constexpr char kAccuracy[] = "quantserve_variant_accuracy";
+inline constexpr char kAccuracyHelp[] =
+    "Top-1 accuracy on the evaluation set, 0..1 (only for evaluated variants)";
+inline constexpr char kAccuracyDrop[] = "quantserve_variant_accuracy_drop";
+inline constexpr char kAccuracyDropHelp[] =
+    "fp32 accuracy minus this variant's accuracy, as a fraction (0.01 = one point)";
+inline constexpr char kTop1Agreement[] = "quantserve_variant_top1_agreement";
+inline constexpr char kTop1AgreementHelp[] =
+    "Fraction of evaluation samples whose top-1 class equals the fp32 model's";
+
+// The process (Linux /proc/self), refreshed at every scrape.
+inline constexpr char kProcessCpu[] = "process_cpu_seconds_total";
+inline constexpr char kProcessCpuHelp[] = "Total user and system CPU time spent";
+inline constexpr char kProcessResident[] = "process_resident_memory_bytes";
+inline constexpr char kProcessResidentHelp[] = "Resident memory size";
+inline constexpr char kProcessVirtual[] = "process_virtual_memory_bytes";
+inline constexpr char kProcessVirtualHelp[] = "Virtual memory size";
+inline constexpr char kProcessOpenFds[] = "process_open_fds";
+inline constexpr char kProcessOpenFdsHelp[] = "Open file descriptors";
+inline constexpr char kProcessStartTime[] = "process_start_time_seconds";
+inline constexpr char kProcessStartTimeHelp[] = "Start time of the process since the Unix epoch";
+
+}  // namespace qs::metric

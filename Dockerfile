@@ -17,6 +17,7 @@ RUN /tmp/install_deps.sh --runtime && rm -rf /var/lib/apt/lists/* /tmp/install_d
  && useradd --system --uid 10001 --home /opt/quantserve quantserve
 WORKDIR /opt/quantserve
 COPY --from=build /src/build/server/quantserve /usr/local/bin/quantserve
+COPY --from=build /src/build/tools/client/quantserve-client /usr/local/bin/quantserve-client
 COPY models/ models/
 COPY config/quantserve.yaml config/quantserve.yaml
 USER 10001

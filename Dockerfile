@@ -22,5 +22,9 @@ COPY models/ models/
 COPY config/quantserve.yaml config/quantserve.yaml
 USER 10001
 EXPOSE 8500 9090
+# Ready = every model variant quantized, compiled and loaded, not draining.
+# Start-up quantizes all variants, hence the start period.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
+  CMD ["/usr/local/bin/quantserve", "probe", "--address", "127.0.0.1:8500"]
 ENTRYPOINT ["/usr/local/bin/quantserve"]
 CMD ["serve", "--config", "/opt/quantserve/config/quantserve.yaml"]

@@ -38,4 +38,11 @@ struct ExportArgs {
 };
 int Export(const ExportArgs& args);
 
+struct ProbeArgs {
+  std::string address = "127.0.0.1:8500";
+  int timeout_ms = 2000;
+};
+// Exit 0 if the server at `address` is ready (KServe v2 ServerReady).
+int Probe(const ProbeArgs& args);
+
 }  // namespace qs::cli

@@ -47,7 +47,16 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--out", exp.out, "ONNX file to write")->required();
   export_cmd->add_option("--set", exp.set, "Override a config key (repeatable)");
 
+  qs::cli::ProbeArgs probe;
+  CLI::App* probe_cmd = app.add_subcommand(
+      "probe", "Exit 0 if a running server is ready (for Docker HEALTHCHECK)");
+  probe_cmd->add_option("--address", probe.address, "Server address HOST:PORT")
+      ->capture_default_str();
+  probe_cmd->add_option("--timeout-ms", probe.timeout_ms, "Deadline of the check")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+  if (*probe_cmd) return qs::cli::Probe(probe);
   if (*serve_cmd) return qs::cli::Serve(serve);
   if (*report_cmd) return qs::cli::Report(report);
   if (*run_cmd) return qs::cli::Run(run);

@@ -1,5 +1,6 @@
 #include "engine/model_builder.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -54,6 +55,12 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
     ASSIGN_OR_RETURN(Dataset data, LoadDataset(*spec.calibration, sample_shape));
     quant::CalibrationOptions options;
     options.batch_size = spec.eval_batch_size;
+    // Input rows are only needed to optimize weights; skip sampling them
+    // (up to max_rows × K floats per layer) when no variant optimizes.
+    const bool any_optimize = std::any_of(
+        spec.variants.begin(), spec.variants.end(),
+        [](const VariantSpec& vs) { return vs.policy && vs.policy->optimize; });
+    if (!any_optimize) options.max_rows = 0;
     ASSIGN_OR_RETURN(shared.calibration,
                      quant::CalibrationStats::Collect(*shared.fp32, data, options));
     Progress(spec, absl::StrCat("calibrate on ", data.size(), " samples"), start);

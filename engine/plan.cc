@@ -90,6 +90,7 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
   }
   for (const auto& [name, tensor] : graph.initializers) {
     plan->constants_.emplace_back(add_slot(name), tensor);
+    plan->constant_buffers_.insert(tensor.raw_data());
     types[name] = {tensor.dtype(), tensor.shape()};
   }
   long double total = 0;
@@ -182,9 +183,7 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
   for (int s : output_slots_) {
     // Never hand out a model's weights (a graph output that is, or is a
     // view of, an initializer): the caller may write into its outputs.
-    const void* data = slots[s].raw_data();
-    bool is_constant = false;
-    for (const auto& [cs, t] : constants_) is_constant |= t.raw_data() == data;
+    const bool is_constant = constant_buffers_.count(slots[s].raw_data()) > 0;
     result.push_back(is_constant ? slots[s].Clone() : slots[s]);
   }
   return result;

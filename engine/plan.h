@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -63,6 +64,7 @@ class Plan {
   std::vector<int> input_slots_, output_slots_;
   std::vector<std::string> input_names_;
   std::vector<std::pair<int, Tensor>> constants_;
+  std::unordered_set<const void*> constant_buffers_;  // to never hand weights out
   std::vector<TypedShape> output_types_;
   int64_t activation_bytes_ = 0;
 };

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "server/call_deadline.h"
 #include "server/status_util.h"
 
 namespace qs {
@@ -48,14 +49,6 @@ void FillTopK(const Tensor& scores, uint32_t k, v1::PredictResponse* resp) {
   }
 }
 
-// The call's deadline on the steady clock the batcher uses (none: a day).
-Batcher::Clock::time_point SteadyDeadline(const grpc::ServerContext& ctx) {
-  const auto now_sys = std::chrono::system_clock::now();
-  const auto now = Batcher::Clock::now();
-  const auto deadline = ctx.deadline();
-  if (deadline >= now_sys + std::chrono::hours(24)) return now + std::chrono::hours(24);
-  return now + std::chrono::duration_cast<Batcher::Clock::duration>(deadline - now_sys);
-}
 
 }  // namespace
 

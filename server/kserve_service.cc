@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/kserve_codec.h"
+#include "server/call_deadline.h"
 #include "server/status_util.h"
 
 namespace qs {
@@ -71,14 +72,6 @@ grpc::Status CheckAgainstModel(const Tensor& t, const ValueInfo& want, const std
   return grpc::Status::OK;
 }
 
-// The call's deadline on the batcher's steady clock (none: a day).
-Batcher::Clock::time_point SteadyDeadline(const grpc::ServerContext& ctx) {
-  const auto now_sys = std::chrono::system_clock::now();
-  const auto now = Batcher::Clock::now();
-  const auto deadline = ctx.deadline();
-  if (deadline >= now_sys + std::chrono::hours(24)) return now + std::chrono::hours(24);
-  return now + std::chrono::duration_cast<Batcher::Clock::duration>(deadline - now_sys);
-}
 
 }  // namespace
 

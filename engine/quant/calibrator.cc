@@ -93,6 +93,7 @@ absl::StatusOr<CalibrationStats> CalibrationStats::Collect(const CompiledModel& 
     auto h = histograms.find(value);
     if (h == histograms.end() || t.dtype() != DataType::kFloat32) return;
     h->second.Add(t.data<float>(), t.num_elements());
+    if (options.max_rows == 0) return;
     auto range = samplers.equal_range(value);
     for (auto it = range.first; it != range.second; ++it) {
       RowSampler& s = it->second;

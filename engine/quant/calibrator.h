@@ -23,7 +23,7 @@ struct LayerInputStats {
 
 struct CalibrationOptions {
   int64_t batch_size = 64;
-  int64_t max_rows = 4096;       // per layer, for weight optimization
+  int64_t max_rows = 4096;       // per layer, for weight optimization; 0 = none
   int64_t patches_per_sample = 8;  // Conv: random output positions per image
   uint32_t seed = 0;
 };

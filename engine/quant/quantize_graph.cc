@@ -95,7 +95,6 @@ absl::StatusOr<QuantizedGraph> QuantizeGraph(const Graph& fp32, const std::vecto
   QuantizedGraph out;
   out.graph = fp32;
   Graph& g = out.graph;
-  std::set<std::string> replaced_weights;  // float initializers now stored quantized
   std::vector<Node> new_nodes;
   std::map<std::string, std::string> quantized_inputs;  // "value|dtype|scale" -> codes value
   for (Node& node : g.nodes) {
@@ -193,7 +192,6 @@ absl::StatusOr<QuantizedGraph> QuantizeGraph(const Graph& fp32, const std::vecto
     qnode.attributes["out_dtype"] = int64_t{static_cast<int>(DataType::kFloat32)};
     qnode.attributes["out_scale"] = 1.f;
     new_nodes.push_back(qnode);
-    replaced_weights.insert(node.inputs[1]);
 
     report.quantized = true;
     report.weight_bits = qw.bits;

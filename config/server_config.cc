@@ -43,6 +43,8 @@ constexpr int64_t kMaxBatchSize = 4096;
 constexpr int64_t kMaxQueueDelayUs = 1000000;  // 1 s
 constexpr int64_t kMaxQueueRows = int64_t{1} << 20;
 constexpr int64_t kMaxBatchWorkers = 64;
+constexpr int64_t kMaxDriftQueue = 65536;
+constexpr int64_t kMaxFeedbackCapacity = int64_t{1} << 20;
 
 // An optional key whose null value (`evaluation:` with nothing under it)
 // counts as absent.
@@ -159,6 +161,63 @@ absl::StatusOr<BatchingConfig> ParseBatching(const YamlReader& reader,
   return batching;
 }
 
+// `variants` are the model's, already parsed (the reference must be one).
+absl::StatusOr<DriftConfig> ParseDrift(const YamlReader& reader, const Value& v,
+                                       const std::vector<VariantConfig>& variants) {
+  ASSIGN_OR_RETURN(MapReader map,
+                   MapReader::Create(reader, v,
+                                     {"sample_rate", "mode", "reference",
+                                      "queue_capacity", "feedback_capacity"},
+                                     "drift settings"));
+  DriftConfig drift;
+  if (auto r = map.Find("sample_rate")) {
+    ASSIGN_OR_RETURN(drift.sample_rate, reader.ReadDouble(*r));
+    if (!(drift.sample_rate >= 0 && drift.sample_rate <= 1)) {
+      return reader.Error(*r, absl::StrCat("value ", drift.sample_rate,
+                                           " is not a fraction (allowed: 0..1)"));
+    }
+  }
+  if (auto m = map.Find("mode")) {
+    ASSIGN_OR_RETURN(std::string mode, reader.ReadEnum(*m, {"shadow", "mirror"}));
+    drift.mode = mode == "mirror" ? DriftConfig::Mode::kMirror
+                                  : DriftConfig::Mode::kShadow;
+  }
+  RETURN_IF_ERROR(map.GetInt("queue_capacity", 1, kMaxDriftQueue,
+                             &drift.queue_capacity));
+  RETURN_IF_ERROR(map.GetInt("feedback_capacity", 0, kMaxFeedbackCapacity,
+                             &drift.feedback_capacity));
+  if (auto r = map.Find("reference")) {
+    ASSIGN_OR_RETURN(drift.reference, reader.ReadString(*r));
+    std::vector<absl::string_view> unquantized;
+    const VariantConfig* named = nullptr;
+    for (const VariantConfig& variant : variants) {
+      if (!variant.quantized()) unquantized.push_back(variant.name);
+      if (variant.name == drift.reference) named = &variant;
+    }
+    const std::string choices =
+        unquantized.empty() ? "the model has none"
+                            : absl::StrCat("unquantized: ", absl::StrJoin(unquantized, ", "));
+    if (named == nullptr) {
+      return reader.Error(*r, absl::StrCat("\"", drift.reference,
+                                           "\" names no variant of this model (", choices, ")"));
+    }
+    if (named->quantized()) {
+      return reader.Error(*r, absl::StrCat("variant \"", drift.reference,
+                                           "\" is quantized; the drift reference must be an "
+                                           "unquantized variant (", choices, ")"));
+    }
+  } else if (drift.sample_rate > 0) {
+    bool has_reference = false;
+    for (const VariantConfig& variant : variants) has_reference |= !variant.quantized();
+    if (!has_reference) {
+      ASSIGN_OR_RETURN(Value rate, map.Require("sample_rate"));
+      return reader.Error(rate, "drift needs an unquantized variant to compare with, and this "
+                                "model has none; add a variant such as `- name: fp32`");
+    }
+  }
+  return drift;
+}
+
 const std::vector<absl::string_view> kDatasetKeys = {
     "format", "inputs", "labels", "scale", "offset", "limit"};
 
@@ -270,7 +329,8 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
                    MapReader::Create(reader, v,
                                      {"name", "path", "default_variant",
                                       "eval_batch_size", "evaluation",
-                                      "calibration", "variants", "batching"},
+                                      "calibration", "variants", "batching",
+                                      "drift"},
                                      "a model"));
   ModelConfig model;
   ASSIGN_OR_RETURN(Value name, map.Require("name"));
@@ -323,10 +383,17 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
                            "\" (variants: ", absl::StrJoin(names, ", "), ")"));
     }
   }
+  if (auto d = FindSection(map, "drift")) {
+    ASSIGN_OR_RETURN(model.drift, ParseDrift(reader, *d, model.variants));
+  }
   return model;
 }
 
 }  // namespace
+
+const char* DriftModeName(DriftConfig::Mode mode) {
+  return mode == DriftConfig::Mode::kMirror ? "mirror" : "shadow";
+}
 
 const char* DatasetFormatName(DatasetConfig::Format format) {
   switch (format) {

@@ -72,6 +72,23 @@ struct BatchingConfig {
   int workers = 1;  // batches run concurrently; 1..64
 };
 
+// Live accuracy drift (YAML `drift`): sampled requests are replayed, off the
+// request path, on a reference variant and the outputs compared.
+struct DriftConfig {
+  enum class Mode {
+    kShadow,  // a request to a quantized variant is compared to the reference
+    kMirror,  // a request to any variant is replayed on every other variant
+  };
+  double sample_rate = 0;  // fraction of requests replayed, 0..1; 0 = off
+  Mode mode = Mode::kShadow;
+  // The unquantized variant compared against; "" = the model's first
+  // unquantized variant (drift is off when it has none).
+  std::string reference;
+  int queue_capacity = 64;  // sampled requests waiting; full = dropped; 1..65536
+  // Request ids remembered for the Feedback RPC; 0 = Feedback is off.
+  int feedback_capacity = 10000;  // 0..1048576
+};
+
 struct ModelConfig {
   std::string name;             // unique; [A-Za-z0-9_.-]+
   std::string path;             // .onnx file, absolute; exists
@@ -83,6 +100,7 @@ struct ModelConfig {
   std::vector<VariantConfig> variants;  // non-empty; default: {{"fp32"}}
   int64_t eval_batch_size = 64;         // 1..4096
   BatchingConfig batching;              // default: no batching
+  DriftConfig drift;
 };
 
 // YAML `server.tls`: serve gRPC over TLS. Paths are absolute (relative ones
@@ -128,6 +146,7 @@ struct ServerConfig {
 
 const char* DatasetFormatName(DatasetConfig::Format format);  // "idx", "npy"
 const char* NanPolicyName(NanPolicy policy);  // "reject", "allow"
+const char* DriftModeName(DriftConfig::Mode mode);  // "shadow", "mirror"
 
 // Settings that replace the file's. Precedence: file < env < set (a later
 // `set` of the same key wins over an earlier one). They are applied to the

@@ -52,6 +52,12 @@ void FillTopK(const Tensor& scores, uint32_t k, v1::PredictResponse* resp) {
 
 }  // namespace
 
+grpc::Status InferenceServiceImpl::ModelNotFound(const std::string& name) const {
+  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat("model: '", name, "' is not served (models: ",
+                                   registry_.Names(), ")"));
+}
+
 void FillModelMetadata(const ServedModel& model, v1::ModelMetadata* out) {
   out->set_name(model.name());
   out->set_default_variant(model.default_variant);
@@ -91,11 +97,7 @@ grpc::Status InferenceServiceImpl::DoPredict(grpc::ServerContext* ctx,
                                              RequestMetrics& metrics) {
   // NOT_FOUND for the model or variant: `metrics` counts it as "unknown".
   std::shared_ptr<const ServedModel> model = registry_.Find(req->model());
-  if (model == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("model: '", req->model(), "' is not served (models: ",
-                                     registry_.Names(), ")"));
-  }
+  if (model == nullptr) return ModelNotFound(req->model());
   const std::string variant_name =
       req->variant().empty() ? model->default_variant : req->variant();
   const BuiltVariant* variant = model->built.Find(variant_name);
@@ -130,13 +132,9 @@ grpc::Status InferenceServiceImpl::DoPredict(grpc::ServerContext* ctx,
   absl::Status valid = compiled.ValidateInputs(*ordered);
   if (!valid.ok()) return ToGrpcStatus(valid);
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-  absl::StatusOr<std::vector<Tensor>> outputs;
-  if (Batcher* batcher = model->FindBatcher(variant_name)) {
-    outputs = batcher->Run(std::move(*ordered), SteadyDeadline(*ctx),
-                           [ctx] { return ctx->IsCancelled(); });
-  } else {
-    outputs = RunUnbatched(compiled, std::move(*ordered), metrics.variant());
-  }
+  absl::StatusOr<std::vector<Tensor>> outputs =
+      model->Run(model->IndexOf(variant_name), std::move(*ordered), SteadyDeadline(*ctx),
+                 [ctx] { return ctx->IsCancelled(); }, metrics.variant(), req->request_id());
   if (!outputs.ok()) return ToGrpcStatus(outputs.status());
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
 
@@ -159,11 +157,7 @@ grpc::Status InferenceServiceImpl::GetModelMetadata(grpc::ServerContext*,
                                                     const v1::GetModelMetadataRequest* req,
                                                     v1::ModelMetadata* resp) {
   std::shared_ptr<const ServedModel> model = registry_.Find(req->model());
-  if (model == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("model: '", req->model(), "' is not served (models: ",
-                                     registry_.Names(), ")"));
-  }
+  if (model == nullptr) return ModelNotFound(req->model());
   FillModelMetadata(*model, resp);
   return grpc::Status::OK;
 }
@@ -172,6 +166,59 @@ grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext*,
                                               const v1::ListModelsRequest*,
                                               v1::ListModelsResponse* resp) {
   for (const auto& m : registry_.List()) FillModelMetadata(*m, resp->add_models());
+  return grpc::Status::OK;
+}
+
+grpc::Status InferenceServiceImpl::Feedback(grpc::ServerContext*,
+                                            const v1::FeedbackRequest* req,
+                                            v1::FeedbackResponse* resp) {
+  std::shared_ptr<const ServedModel> model = registry_.Find(req->model());
+  if (model == nullptr) return ModelNotFound(req->model());
+  if (model->feedback == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("model: Feedback is off for model '", req->model(),
+                                     "' (its drift.feedback_capacity is 0)"));
+  }
+  if (req->request_id().empty()) return Invalid("request_id: empty; name an earlier request");
+  for (int i = 0; i < req->labels_size(); ++i) {
+    if (req->labels(i) < 0) {
+      return Invalid(absl::StrCat("labels[", i, "]: ", req->labels(i),
+                                  " is not a class index (must be >= 0)"));
+    }
+  }
+  FeedbackStore::Taken taken =
+      model->feedback->Take(req->request_id(), static_cast<size_t>(req->labels_size()));
+  if (taken.outcome == FeedbackStore::Taken::Outcome::kUnknown) {
+    if (model->model_metrics && model->model_metrics->feedback_unmatched) {
+      model->model_metrics->feedback_unmatched->Increment();
+    }
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("request_id: '", req->request_id(), "' is not remembered for model '",
+                     req->model(), "' (never seen, already reported, or older than the ",
+                     model->feedback->capacity(), " most recent requests with an id)"));
+  }
+  if (taken.outcome == FeedbackStore::Taken::Outcome::kWrongCount) {
+    return Invalid(absl::StrCat("labels: ", req->labels_size(), " labels, but request '",
+                                req->request_id(), "' had ", taken.samples,
+                                " samples (one label per sample)"));
+  }
+  const FeedbackStore::Predictions& predictions = taken.predictions;
+  for (size_t v = 0; v < predictions.size(); ++v) {
+    const std::vector<int32_t>& top1 = predictions[v];
+    if (top1.empty()) continue;
+    int32_t correct = 0;
+    for (size_t i = 0; i < top1.size(); ++i) correct += top1[i] == req->labels(i);
+    v1::VariantFeedback* out = resp->add_variants();
+    out->set_variant(model->built.variants[v].report.name);
+    out->set_samples(static_cast<int32_t>(top1.size()));
+    out->set_correct(correct);
+    VariantMetrics* m = v < model->metrics.size() ? model->metrics[v].get() : nullptr;
+    if (m != nullptr && m->feedback_samples != nullptr) {
+      m->feedback_samples->Increment(static_cast<double>(top1.size()));
+      m->feedback_correct->Increment(correct);
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -1,4 +1,4 @@
-// quantserve.v1.InferenceService: Predict, GetModelMetadata, ListModels
+// quantserve.v1.InferenceService: Predict, GetModelMetadata, ListModels, Feedback
 // over the models in a ModelRegistry.
 #pragma once
 
@@ -24,8 +24,12 @@ class InferenceServiceImpl final : public quantserve::v1::InferenceService::Serv
   grpc::Status ListModels(grpc::ServerContext* ctx,
                           const quantserve::v1::ListModelsRequest* req,
                           quantserve::v1::ListModelsResponse* resp) override;
+  grpc::Status Feedback(grpc::ServerContext* ctx, const quantserve::v1::FeedbackRequest* req,
+                        quantserve::v1::FeedbackResponse* resp) override;
 
  private:
+  // NOT_FOUND naming the field and the served models.
+  grpc::Status ModelNotFound(const std::string& name) const;
   grpc::Status DoPredict(grpc::ServerContext* ctx, const quantserve::v1::PredictRequest* req,
                          quantserve::v1::PredictResponse* resp, RequestMetrics& metrics);
 

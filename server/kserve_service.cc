@@ -218,13 +218,9 @@ grpc::Status KServeServiceImpl::DoModelInfer(grpc::ServerContext* ctx,
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
   // Through the variant's batcher, like quantserve.v1 Predict, so both APIs
   // share batching and queue limits.
-  absl::StatusOr<std::vector<Tensor>> outputs;
-  if (Batcher* batcher = model->FindBatcher(variant->report.name)) {
-    outputs = batcher->Run(std::move(*ordered), SteadyDeadline(*ctx),
-                           [ctx] { return ctx->IsCancelled(); });
-  } else {
-    outputs = RunUnbatched(compiled, std::move(*ordered), metrics.variant());
-  }
+  absl::StatusOr<std::vector<Tensor>> outputs =
+      model->Run(model->IndexOf(variant->report.name), std::move(*ordered), SteadyDeadline(*ctx),
+                 [ctx] { return ctx->IsCancelled(); }, metrics.variant(), req->id());
   if (!outputs.ok()) return ToGrpcStatus(outputs.status());
   if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
 

@@ -52,6 +52,48 @@ inline constexpr char kTop1Agreement[] = "quantserve_variant_top1_agreement";
 inline constexpr char kTop1AgreementHelp[] =
     "Fraction of evaluation samples whose top-1 class equals the fp32 model's";
 
+// Live accuracy drift: sampled live requests are replayed off the request
+// path on the model's reference (fp32) variant and compared per sample.
+// Labels model/variant/bits name the quantized variant being compared.
+// Agreement rate = rate(agreements) / rate(samples).
+inline constexpr char kDriftSamples[] = "quantserve_drift_samples_total";
+inline constexpr char kDriftSamplesHelp[] =
+    "Live samples (rows) of this variant compared against the reference variant";
+inline constexpr char kDriftAgreements[] = "quantserve_drift_top1_agreements_total";
+inline constexpr char kDriftAgreementsHelp[] =
+    "Compared live samples whose top-1 class equals the reference variant's";
+inline constexpr char kDriftKl[] = "quantserve_drift_kl_divergence";
+inline constexpr char kDriftKlHelp[] =
+    "KL(reference || variant) between the softmax outputs of one live sample, in nats";
+inline constexpr char kDriftRelativeError[] = "quantserve_drift_relative_error";
+inline constexpr char kDriftRelativeErrorHelp[] =
+    "||variant - reference|| / ||reference|| (L2) of one live sample's first output";
+inline constexpr char kDriftErrors[] = "quantserve_drift_errors_total";
+inline constexpr char kDriftErrorsHelp[] =
+    "Drift replays of this variant (or of the reference for it) that failed";
+// Labels model/variant/bits of the variant whose request was sampled.
+inline constexpr char kDriftDropped[] = "quantserve_drift_dropped_total";
+inline constexpr char kDriftDroppedHelp[] =
+    "Sampled requests not replayed because the drift queue was full";
+inline constexpr char kDriftEnqueued[] = "quantserve_drift_enqueued_total";
+inline constexpr char kDriftEnqueuedHelp[] = "Sampled requests queued for a drift replay";
+// Label model only.
+inline constexpr char kDriftQueueLength[] = "quantserve_drift_queue_length";
+inline constexpr char kDriftQueueLengthHelp[] = "Sampled requests waiting for a drift replay";
+
+// Feedback RPC: true labels reported by clients for earlier request ids.
+// Live accuracy = rate(correct) / rate(samples), per variant.
+inline constexpr char kFeedbackSamples[] = "quantserve_feedback_samples_total";
+inline constexpr char kFeedbackSamplesHelp[] =
+    "Labelled samples (from Feedback) for which this variant's top-1 class is known";
+inline constexpr char kFeedbackCorrect[] = "quantserve_feedback_correct_total";
+inline constexpr char kFeedbackCorrectHelp[] =
+    "Labelled samples (from Feedback) this variant classified correctly";
+// Label model only.
+inline constexpr char kFeedbackUnmatched[] = "quantserve_feedback_unmatched_total";
+inline constexpr char kFeedbackUnmatchedHelp[] =
+    "Feedback calls naming a request id the server does not remember (unknown or evicted)";
+
 // The process (Linux /proc/self), refreshed at every scrape.
 inline constexpr char kProcessCpu[] = "process_cpu_seconds_total";
 inline constexpr char kProcessCpuHelp[] = "Total user and system CPU time spent";

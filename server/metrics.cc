@@ -64,6 +64,20 @@ const Histogram::BucketBoundaries& RowBuckets() {
   return buckets;
 }
 
+// KL divergence in nats: 1e-5 (indistinguishable) .. 3 (unrelated).
+const Histogram::BucketBoundaries& KlBuckets() {
+  static const Histogram::BucketBoundaries buckets = {1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003,
+                                                      0.01, 0.03, 0.1,  0.3,  1,     3};
+  return buckets;
+}
+
+// Relative L2 error of an output row: 0.1 % .. 200 %.
+const Histogram::BucketBoundaries& RelativeErrorBuckets() {
+  static const Histogram::BucketBoundaries buckets = {0.001, 0.003, 0.01, 0.02, 0.05, 0.1,
+                                                      0.2,   0.3,   0.5,  1,    2};
+  return buckets;
+}
+
 double Seconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) * 1e-6; }
 
 template <typename Builder>
@@ -138,6 +152,24 @@ ServerMetrics::ServerMetrics()
   accuracy_ = &Register(BuildGauge(), metric::kAccuracy, metric::kAccuracyHelp, r);
   accuracy_drop_ = &Register(BuildGauge(), metric::kAccuracyDrop, metric::kAccuracyDropHelp, r);
   top1_agreement_ = &Register(BuildGauge(), metric::kTop1Agreement, metric::kTop1AgreementHelp, r);
+  drift_samples_ = &Register(BuildCounter(), metric::kDriftSamples, metric::kDriftSamplesHelp, r);
+  drift_agreements_ =
+      &Register(BuildCounter(), metric::kDriftAgreements, metric::kDriftAgreementsHelp, r);
+  drift_kl_ = &Register(BuildHistogram(), metric::kDriftKl, metric::kDriftKlHelp, r);
+  drift_relative_error_ = &Register(BuildHistogram(), metric::kDriftRelativeError,
+                                    metric::kDriftRelativeErrorHelp, r);
+  drift_errors_ = &Register(BuildCounter(), metric::kDriftErrors, metric::kDriftErrorsHelp, r);
+  drift_enqueued_ =
+      &Register(BuildCounter(), metric::kDriftEnqueued, metric::kDriftEnqueuedHelp, r);
+  drift_dropped_ = &Register(BuildCounter(), metric::kDriftDropped, metric::kDriftDroppedHelp, r);
+  drift_queue_length_ =
+      &Register(BuildGauge(), metric::kDriftQueueLength, metric::kDriftQueueLengthHelp, r);
+  feedback_samples_ =
+      &Register(BuildCounter(), metric::kFeedbackSamples, metric::kFeedbackSamplesHelp, r);
+  feedback_correct_ =
+      &Register(BuildCounter(), metric::kFeedbackCorrect, metric::kFeedbackCorrectHelp, r);
+  feedback_unmatched_ =
+      &Register(BuildCounter(), metric::kFeedbackUnmatched, metric::kFeedbackUnmatchedHelp, r);
 
   unknown_ = std::make_shared<VariantMetrics>();
   unknown_->registry = registry_;
@@ -192,7 +224,8 @@ absl::Status ServerMetrics::Expose(const std::string& address) {
   return absl::OkStatus();
 }
 
-std::vector<std::shared_ptr<VariantMetrics>> ServerMetrics::ForModel(const BuiltModel& model) {
+std::vector<std::shared_ptr<VariantMetrics>> ServerMetrics::ForModel(
+    const BuiltModel& model, const MonitoringOptions& monitoring) {
   // The accuracy drop is measured against the model's evaluated fp32 variant.
   std::optional<double> fp32_accuracy;
   for (const auto& v : model.variants) {
@@ -219,9 +252,34 @@ std::vector<std::shared_ptr<VariantMetrics>> ServerMetrics::ForModel(const Built
       top1_agreement_->Add(labels).Set(r.top1_agreement);
       if (fp32_accuracy) accuracy_drop_->Add(labels).Set(*fp32_accuracy - r.accuracy);
     }
+    if (monitoring.drift) {
+      m->drift_enqueued = &drift_enqueued_->Add(labels);
+      m->drift_dropped = &drift_dropped_->Add(labels);
+      if (static_cast<int>(out.size()) != monitoring.drift_reference) {
+        m->drift_samples = &drift_samples_->Add(labels);
+        m->drift_agreements = &drift_agreements_->Add(labels);
+        m->drift_kl = &drift_kl_->Add(labels, KlBuckets());
+        m->drift_relative_error = &drift_relative_error_->Add(labels, RelativeErrorBuckets());
+        m->drift_errors = &drift_errors_->Add(labels);
+      }
+    }
+    if (monitoring.feedback) {
+      m->feedback_samples = &feedback_samples_->Add(labels);
+      m->feedback_correct = &feedback_correct_->Add(labels);
+    }
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::shared_ptr<ModelMetrics> ServerMetrics::ForModelMonitoring(
+    const std::string& model, const MonitoringOptions& monitoring) {
+  auto m = std::make_shared<ModelMetrics>();
+  m->registry = registry_;
+  const Labels labels = {{metric::kModel, model}};
+  if (monitoring.drift) m->drift_queue_length = &drift_queue_length_->Add(labels);
+  if (monitoring.feedback) m->feedback_unmatched = &feedback_unmatched_->Add(labels);
+  return m;
 }
 
 absl::StatusOr<std::vector<Tensor>> RunUnbatched(const CompiledModel& model,

@@ -46,11 +46,39 @@ struct VariantMetrics {
   prometheus::Histogram* queue_duration = nullptr;
   prometheus::Histogram* compute_duration = nullptr;
   prometheus::Histogram* batch_size = nullptr;
+  // Live drift of this variant against the reference (null unless the
+  // model's drift monitoring is on and this is not the reference variant).
+  prometheus::Counter* drift_samples = nullptr;
+  prometheus::Counter* drift_agreements = nullptr;
+  prometheus::Histogram* drift_kl = nullptr;
+  prometheus::Histogram* drift_relative_error = nullptr;
+  prometheus::Counter* drift_errors = nullptr;
+  // Requests to this variant sampled for drift (null unless drift is on).
+  prometheus::Counter* drift_enqueued = nullptr;
+  prometheus::Counter* drift_dropped = nullptr;
+  // Labelled samples from Feedback (null unless Feedback is on).
+  prometheus::Counter* feedback_samples = nullptr;
+  prometheus::Counter* feedback_correct = nullptr;
   // Keeps the metric families alive while a ServedModel points into them.
   std::shared_ptr<prometheus::Registry> registry;
 
   // One executed run: a batch from the Batcher, or an unbatched request.
   void ObserveBatch(const BatchEvent& event);
+};
+
+// Which monitoring children ForModel creates (series exist only where they
+// can move).
+struct MonitoringOptions {
+  bool drift = false;
+  int drift_reference = -1;  // variant index with no drift series of its own
+  bool feedback = false;
+};
+
+// Per-model monitoring metrics; null members when that monitoring is off.
+struct ModelMetrics {
+  prometheus::Gauge* drift_queue_length = nullptr;
+  prometheus::Counter* feedback_unmatched = nullptr;
+  std::shared_ptr<prometheus::Registry> registry;
 };
 
 class ServerMetrics {
@@ -70,7 +98,11 @@ class ServerMetrics {
   // The children of every variant of `model`, in the order of its variants,
   // with the load-time gauges (weight bytes, build time, accuracy, accuracy
   // drop against the model's evaluated fp32 variant, top-1 agreement) set.
-  std::vector<std::shared_ptr<VariantMetrics>> ForModel(const BuiltModel& model);
+  // `monitoring` adds the drift and feedback children.
+  std::vector<std::shared_ptr<VariantMetrics>> ForModel(const BuiltModel& model,
+                                                        const MonitoringOptions& monitoring = {});
+  std::shared_ptr<ModelMetrics> ForModelMonitoring(const std::string& model,
+                                                   const MonitoringOptions& monitoring);
   // Requests for a model or variant that is not served.
   VariantMetrics* unknown() const { return unknown_.get(); }
 
@@ -90,6 +122,17 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>* accuracy_;
   prometheus::Family<prometheus::Gauge>* accuracy_drop_;
   prometheus::Family<prometheus::Gauge>* top1_agreement_;
+  prometheus::Family<prometheus::Counter>* drift_samples_;
+  prometheus::Family<prometheus::Counter>* drift_agreements_;
+  prometheus::Family<prometheus::Histogram>* drift_kl_;
+  prometheus::Family<prometheus::Histogram>* drift_relative_error_;
+  prometheus::Family<prometheus::Counter>* drift_errors_;
+  prometheus::Family<prometheus::Counter>* drift_enqueued_;
+  prometheus::Family<prometheus::Counter>* drift_dropped_;
+  prometheus::Family<prometheus::Gauge>* drift_queue_length_;
+  prometheus::Family<prometheus::Counter>* feedback_samples_;
+  prometheus::Family<prometheus::Counter>* feedback_correct_;
+  prometheus::Family<prometheus::Counter>* feedback_unmatched_;
   std::shared_ptr<VariantMetrics> unknown_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::string address_;  // as given to Expose()

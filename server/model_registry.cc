@@ -1,12 +1,40 @@
 #include "server/model_registry.h"
 
+#include "engine/output_compare.h"
+#include "server/metrics.h"
+
 namespace qs {
 
-Batcher* ServedModel::FindBatcher(const std::string& variant) const {
-  for (size_t i = 0; i < built.variants.size() && i < batchers.size(); ++i) {
-    if (built.variants[i].report.name == variant) return batchers[i].get();
+int ServedModel::IndexOf(const std::string& variant) const {
+  for (size_t i = 0; i < built.variants.size(); ++i) {
+    if (built.variants[i].report.name == variant) return static_cast<int>(i);
   }
-  return nullptr;
+  return -1;
+}
+
+absl::StatusOr<std::vector<Tensor>> ServedModel::Run(int index, std::vector<Tensor> inputs,
+                                                     Batcher::Clock::time_point deadline,
+                                                     const std::function<bool()>& cancelled,
+                                                     VariantMetrics* metrics,
+                                                     const std::string& request_id) const {
+  // Tensor copies share their buffers: keeping the inputs for a replay costs
+  // a reference count, not a copy.
+  const bool sampled = drift != nullptr && drift->ShouldSample(index);
+  std::vector<Tensor> kept_inputs;
+  if (sampled) kept_inputs = inputs;
+  absl::StatusOr<std::vector<Tensor>> outputs;
+  Batcher* batcher = index < static_cast<int>(batchers.size()) ? batchers[index].get() : nullptr;
+  if (batcher != nullptr) {
+    outputs = batcher->Run(std::move(inputs), deadline, cancelled);
+  } else {
+    outputs = RunUnbatched(*built.variants[index].model, std::move(inputs), metrics);
+  }
+  if (!outputs.ok() || outputs->empty()) return outputs;
+  if (feedback != nullptr && !request_id.empty()) {
+    feedback->Record(request_id, index, RowArgMax(outputs->front()));
+  }
+  if (sampled) drift->Submit(index, std::move(kept_inputs), *outputs, request_id);
+  return outputs;
 }
 
 VariantMetrics* ServedModel::FindMetrics(const std::string& variant) const {

@@ -12,11 +12,14 @@
 
 #include "engine/model_builder.h"
 #include "server/batcher.h"
+#include "server/drift_monitor.h"
+#include "server/feedback_store.h"
 #include "server/serving_gate.h"
 
 namespace qs {
 
 struct VariantMetrics;  // server/metrics.h
+struct ModelMetrics;    // server/metrics.h
 
 struct ServedModel {
   BuiltModel built;
@@ -27,9 +30,25 @@ struct ServedModel {
   // One per variant, same order: its Prometheus children, created when the
   // model is published (empty when the server keeps no metrics).
   std::vector<std::shared_ptr<VariantMetrics>> metrics;
+  // Live drift monitoring (null when the model's drift.sample_rate is 0 or
+  // it has no reference variant) and the answers kept for Feedback (null
+  // when drift.feedback_capacity is 0).
+  std::shared_ptr<DriftMonitor> drift;
+  std::shared_ptr<FeedbackStore> feedback;
+  std::shared_ptr<ModelMetrics> model_metrics;  // may be null
+
   const std::string& name() const { return built.name; }
-  // The variant's batcher, or nullptr if `variant` does not exist.
-  Batcher* FindBatcher(const std::string& variant) const;
+  // Position of `variant` in built.variants; -1 if there is none.
+  int IndexOf(const std::string& variant) const;
+  // Runs one request's inputs (graph order, validated) on variant `index`:
+  // through its batcher when it has one; then offers the request to drift
+  // monitoring and, when `request_id` is set, keeps its top-1 answers for
+  // Feedback. `metrics` (may be null) observes an unbatched run.
+  absl::StatusOr<std::vector<Tensor>> Run(int index, std::vector<Tensor> inputs,
+                                          Batcher::Clock::time_point deadline,
+                                          const std::function<bool()>& cancelled,
+                                          VariantMetrics* metrics,
+                                          const std::string& request_id) const;
   // The variant's metrics, or nullptr if `variant` does not exist or has none.
   VariantMetrics* FindMetrics(const std::string& variant) const;
 };

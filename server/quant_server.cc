@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
+#include "server/drift_metrics.h"
 #include "server/access_log.h"
 #include "server/config_mapping.h"
 
@@ -103,6 +104,52 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   return server;
 }
 
+absl::Status QuantServer::SetUpMonitoring(const ModelConfig& mc, ServedModel& served) {
+  const DriftConfig& drift = mc.drift;
+  MonitoringOptions monitoring;
+  monitoring.feedback = drift.feedback_capacity > 0;
+  // The reference: as configured, or the first unquantized variant.
+  std::string reference = drift.reference;
+  for (size_t i = 0; reference.empty() && i < mc.variants.size(); ++i) {
+    if (!mc.variants[i].quantized()) reference = mc.variants[i].name;
+  }
+  monitoring.drift_reference = served.IndexOf(reference);
+  monitoring.drift = drift.sample_rate > 0 && monitoring.drift_reference >= 0;
+  if (monitoring.drift) {
+    const CompiledModel& m = *served.built.variants[monitoring.drift_reference].model;
+    if (m.outputs().empty() || m.outputs().front().dtype != DataType::kFloat32) {
+      spdlog::warn("model {}: drift monitoring is off: its first output is not float32", mc.name);
+      monitoring.drift = false;
+    }
+  }
+  served.metrics = metrics_->ForModel(served.built, monitoring);
+  served.model_metrics = metrics_->ForModelMonitoring(mc.name, monitoring);
+  const int variant_count = static_cast<int>(served.built.variants.size());
+  if (monitoring.feedback) {
+    served.feedback = std::make_shared<FeedbackStore>(drift.feedback_capacity, variant_count);
+  }
+  if (monitoring.drift) {
+    DriftOptions options;
+    options.sample_rate = drift.sample_rate;
+    options.mirror = drift.mode == DriftConfig::Mode::kMirror;
+    options.reference = monitoring.drift_reference;
+    options.queue_capacity = drift.queue_capacity;
+    std::vector<std::shared_ptr<const CompiledModel>> models;
+    std::vector<std::string> names;
+    for (const BuiltVariant& v : served.built.variants) {
+      models.push_back(v.model);
+      names.push_back(v.report.name);
+    }
+    auto observer = std::make_shared<DriftMetricsObserver>(mc.name, std::move(names),
+                                                           served.metrics, served.model_metrics);
+    served.drift = std::make_shared<DriftMonitor>(std::move(models), options, std::move(observer),
+                                                  served.feedback);
+    spdlog::info("model {}: drift monitoring on: {} of requests, {} mode, against variant {}",
+                 mc.name, drift.sample_rate, DriftModeName(drift.mode), reference);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status QuantServer::LoadModels() {
   for (const ModelConfig& mc : config_.models) {
     ModelSpec spec = ToModelSpec(mc);
@@ -117,7 +164,7 @@ absl::Status QuantServer::LoadModels() {
     batching.max_queue_delay = std::chrono::microseconds(mc.batching.max_queue_delay_us);
     batching.max_queue_rows = mc.batching.max_queue_rows;
     batching.workers = mc.batching.workers;
-    served->metrics = metrics_->ForModel(served->built);
+    RETURN_IF_ERROR(SetUpMonitoring(mc, *served));
     for (size_t i = 0; i < served->built.variants.size(); ++i) {
       std::shared_ptr<VariantMetrics> metrics = served->metrics[i];
       served->batchers.push_back(std::make_shared<Batcher>(

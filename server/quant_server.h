@@ -39,6 +39,8 @@ class QuantServer {
 
  private:
   explicit QuantServer(ServerConfig config);
+  // Drift monitor, Feedback store and their metrics for one loaded model.
+  absl::Status SetUpMonitoring(const ModelConfig& mc, ServedModel& served);
 
   ServerConfig config_;
   // Before registry_ and the services: batchers and handlers report into it.

@@ -14,14 +14,17 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config
   libonnx-dev libabsl-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev zlib1g-dev openssl"
 DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
+# Tests only: promtool and a real Prometheus (drift series read back through
+# its API), python3-yaml for tools/check_deploy.py.
+TEST_PKGS="prometheus python3-yaml"
 TRAIN_PKGS="python3-torch python3-onnx python3-numpy"
 RUNTIME_PKGS="libdnnl2 ocl-icd-libopencl1 libgomp1 libgrpc++1.51 libprotobuf32
   libyaml-cpp0.7 libonnx1 libabsl20220623 libprometheus-cpp-core1.0
   libprometheus-cpp-pull1.0 libspdlog1.1 libfmt9 zlib1g dataset-fashion-mnist"
 
 case "${1:-}" in
-  "") want="$BUILD_PKGS $DATA_PKGS" ;;
-  --train) want="$BUILD_PKGS $DATA_PKGS $TRAIN_PKGS" ;;
+  "") want="$BUILD_PKGS $DATA_PKGS $TEST_PKGS" ;;
+  --train) want="$BUILD_PKGS $DATA_PKGS $TEST_PKGS $TRAIN_PKGS" ;;
   --runtime) want="$RUNTIME_PKGS" ;;
   *) echo "usage: $0 [--train|--runtime]" >&2; exit 2 ;;
 esac
@@ -45,3 +48,14 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+
+# Debian's prometheus package starts a system service on :9090, the port
+# quantserve's metrics use by default; the tests run their own instance on a
+# free port, so a service this script caused to be installed is stopped.
+case " $missing " in
+  *" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+      $SUDO systemctl disable --now prometheus || true
+    fi
+    ;;
+esac

@@ -148,6 +148,41 @@ TEST_F(ClientTest, First500AccuracyEqualsInProcessEvaluation) {
   EXPECT_NEAR(j["accuracy"].get<double>(), 0.9009, 0.02);
 }
 
+// Sum of a counter family's children whose labels include `variant`.
+double CounterSum(const prometheus::Registry& registry, const std::string& name,
+                  const std::string& variant) {
+  double sum = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "variant" && label.value == variant) sum += metric.counter.value;
+      }
+    }
+  }
+  return sum;
+}
+
+TEST_F(ClientTest, FeedbackReportsTheLabelsAndTheServerScoresThem) {
+  const auto& registry = *server_->metrics().registry();
+  const double samples_before = CounterSum(registry, "quantserve_feedback_samples_total", "w8a8");
+  const double correct_before = CounterSum(registry, "quantserve_feedback_correct_total", "w8a8");
+  ClientRun run = Client(
+      "--model fmnist_cnn --variant w8a8 --fashion-mnist --count 200 --batch 20 --feedback "
+      "--json");
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  nlohmann::json j = run.json();
+  EXPECT_EQ(j["feedback_sent"], 10);
+  EXPECT_EQ(j["errors"], 0);
+  // The server's live accuracy is the client's own accuracy on those images.
+  const double samples =
+      CounterSum(registry, "quantserve_feedback_samples_total", "w8a8") - samples_before;
+  const double correct =
+      CounterSum(registry, "quantserve_feedback_correct_total", "w8a8") - correct_before;
+  EXPECT_EQ(samples, 200);
+  EXPECT_NEAR(correct / samples, j["accuracy"].get<double>(), 1e-9);
+}
+
 TEST_F(ClientTest, WholeTestSplitGivesTheModelsKnownAccuracy) {
   ClientRun run = Client(
       "--model fmnist_cnn --variant fp32 --fashion-mnist --batch 100 --concurrency 4 --json");

@@ -340,6 +340,46 @@ TEST_F(ServerConfigTest, TopLevelMustBeAMap) {
             "test.yaml:1:1: expected the config (a map), got a scalar");
 }
 
+TEST_F(ServerConfigTest, DriftDefaultsToOffWithFeedbackOn) {
+  absl::StatusOr<ServerConfig> config = Parse(Model({}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const DriftConfig& drift = config->models[0].drift;
+  EXPECT_EQ(drift.sample_rate, 0);
+  EXPECT_EQ(drift.mode, DriftConfig::Mode::kShadow);
+  EXPECT_EQ(drift.reference, "");
+  EXPECT_EQ(drift.queue_capacity, 64);
+  EXPECT_EQ(drift.feedback_capacity, 10000);
+}
+
+TEST_F(ServerConfigTest, ParsesDrift) {
+  absl::StatusOr<ServerConfig> config = Parse(Model({
+      "    variants:", "      - name: fp32", "      - name: ref2",
+      "    drift:", "      sample_rate: 0.05", "      mode: mirror",
+      "      reference: ref2", "      queue_capacity: 8", "      feedback_capacity: 0"}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const DriftConfig& drift = config->models[0].drift;
+  EXPECT_DOUBLE_EQ(drift.sample_rate, 0.05);
+  EXPECT_EQ(drift.mode, DriftConfig::Mode::kMirror);
+  EXPECT_EQ(drift.reference, "ref2");
+  EXPECT_EQ(drift.queue_capacity, 8);
+  EXPECT_EQ(drift.feedback_capacity, 0);
+}
+
+TEST_F(ServerConfigTest, DriftErrorsNameLineAndKey) {
+  EXPECT_THAT(Error(Model({"    drift:", "      sample_rate: 1.5"})),
+              HasSubstr("test.yaml:5:20: models[0].drift.sample_rate: value 1.5 is not a "
+                        "fraction (allowed: 0..1)"));
+  EXPECT_THAT(Error(Model({"    drift:", "      mode: sideways"})),
+              HasSubstr("test.yaml:5:13: models[0].drift.mode:"));
+  EXPECT_THAT(Error(Model({"    drift:", "      queue_capacity: 0"})),
+              HasSubstr("test.yaml:5:23: models[0].drift.queue_capacity:"));
+  EXPECT_THAT(Error(Model({"    drift:", "      reference: int9"})),
+              HasSubstr("test.yaml:5:18: models[0].drift.reference: \"int9\" names no variant "
+                        "of this model (unquantized: fp32)"));
+  EXPECT_THAT(Error(Model({"    drift:", "      sample_rate: 0.1", "      rate: 2"})),
+              HasSubstr("models[0].drift.rate: unknown key"));
+}
+
 TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
   EXPECT_EQ(Error(Lines({"modles: []"})),
             "test.yaml:1:1: modles: unknown key (allowed: server, models); "
@@ -355,7 +395,7 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "
                         "eval_batch_size, evaluation, calibration, variants, "
-                        "batching); did you mean \"evaluation\"?"));
+                        "batching, drift); did you mean \"evaluation\"?"));
   EXPECT_THAT(Error(Model({"    evaluation:", "      inputs: a",
                            "      labels: b", "      shift: 1"})),
               HasSubstr("test.yaml:7:7: models[0].evaluation.shift: unknown "

@@ -554,7 +554,7 @@ TEST_F(ServingConfigTest, SetUnknownKeysListTheAllowedOnes) {
               HasSubstr("--set models.m.batchng.workers=4: "
                         "models[0].batchng: unknown key (allowed: name, path, "
                         "default_variant, eval_batch_size, evaluation, "
-                        "calibration, variants, batching); did you mean "
+                        "calibration, variants, batching, drift); did you mean "
                         "\"batching\"?"));
 }
 

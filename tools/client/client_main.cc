@@ -5,7 +5,10 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -33,6 +36,7 @@ struct Args {
   int64_t count = 0, batch = 16, timeout_ms = 10000, show = 5;
   int concurrency = 4;
   bool json = false;
+  bool feedback = false;
 };
 
 int Fail(const std::string& what) {
@@ -105,6 +109,15 @@ int Run(const Args& args) {
   options.concurrency = args.concurrency;
   options.timeout_ms = args.timeout_ms;
   options.top_k = 1;  // the top-1 class is all the client scores
+  options.feedback = args.feedback;
+  options.id_prefix = "qc-" + std::to_string(getpid()) + "-" +
+                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count()) +
+                      "-";
+  if (args.feedback && data->labels.num_elements() == 0) {
+    return Fail("--feedback needs labels (--fashion-mnist, or --npy-labels)");
+  }
   const qs::client::LoadResult run = qs::client::RunLoad(channel, *data, options);
 
   const std::string variant = args.variant.empty() ? meta.default_variant() : args.variant;
@@ -158,6 +171,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", args.json, "Print one JSON object instead of the report");
+  app.add_flag("--feedback", args.feedback,
+               "Report each answered request's true labels with the Feedback RPC "
+               "(live accuracy per variant in the server's metrics)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

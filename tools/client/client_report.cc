@@ -87,6 +87,7 @@ nlohmann::json SummaryJson(const Summary& s, const LoadResult& run) {
   j["p50_ms"] = s.p50_ms;
   j["p99_ms"] = s.p99_ms;
   j["errors"] = s.errors;
+  j["feedback_sent"] = run.feedback_sent;
   j["errors_by_code"] = nlohmann::json::object();
   for (const auto& [code, count] : run.errors) j["errors_by_code"][code] = count;
   return j;

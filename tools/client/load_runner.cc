@@ -25,7 +25,7 @@ v1::PredictRequest MakeRequest(const Tensor& batch, const LoadOptions& options, 
   req.set_model(options.model);
   req.set_variant(options.variant);
   req.set_top_k(options.top_k);
-  req.set_request_id(std::to_string(index));
+  req.set_request_id(options.id_prefix + std::to_string(index));
   v1::Tensor* t = req.add_inputs();
   t->set_name(options.input_name);
   t->set_datatype(v1::FP32);
@@ -60,7 +60,7 @@ LoadResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, const Dataset&
   auto worker = [&] {
     auto stub = v1::InferenceService::NewStub(channel);
     std::vector<double> latencies;
-    int64_t answered = 0;
+    int64_t answered = 0, feedback_sent = 0;
     std::string variant;
     for (int64_t i = next++; i < num_requests; i = next++) {
       const int64_t begin = i * batch;
@@ -90,6 +90,25 @@ LoadResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, const Dataset&
           const auto& scores = resp.top_k(static_cast<int>(r));
           if (scores.indices_size() > 0) result.predictions[begin + r] = scores.indices(0);
         }
+        if (options.feedback && data.labels.num_elements() >= begin + count) {
+          // Outside the timed call: Feedback is not part of the latency.
+          v1::FeedbackRequest fb;
+          fb.set_model(options.model);
+          fb.set_request_id(req.request_id());
+          const int64_t* labels = data.labels.data<int64_t>() + begin;
+          fb.mutable_labels()->Add(labels, labels + count);
+          v1::FeedbackResponse fb_resp;
+          grpc::ClientContext fb_ctx;
+          fb_ctx.set_deadline(std::chrono::system_clock::now() +
+                              std::chrono::milliseconds(options.timeout_ms));
+          grpc::Status fb_status = stub->Feedback(&fb_ctx, fb, &fb_resp);
+          if (fb_status.ok()) {
+            ++feedback_sent;
+          } else {
+            code = "FEEDBACK_" + StatusCodeName(fb_status.error_code());
+            message = fb_status.error_message();
+          }
+        }
       }
       if (!code.empty()) {
         std::lock_guard<std::mutex> lock(mu);
@@ -99,6 +118,7 @@ LoadResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, const Dataset&
     std::lock_guard<std::mutex> lock(mu);
     result.latencies_ms.insert(result.latencies_ms.end(), latencies.begin(), latencies.end());
     result.answered += answered;
+    result.feedback_sent += feedback_sent;
     if (result.served_variant.empty()) result.served_variant = variant;
   };
 

@@ -23,6 +23,12 @@ struct LoadOptions {
   int concurrency = 4;
   int64_t timeout_ms = 10000;  // per-request deadline
   uint32_t top_k = 1;
+  // Request ids are id_prefix + the request's index; unique per run so that
+  // concurrent clients' Feedback calls do not collide.
+  std::string id_prefix;
+  // After each answered request, report its true labels with Feedback (the
+  // dataset must be labelled); failures count as "FEEDBACK_<CODE>".
+  bool feedback = false;
 };
 
 struct LoadResult {
@@ -36,6 +42,7 @@ struct LoadResult {
   // for an OK reply without one top-k entry per sample.
   std::map<std::string, int64_t> errors;
   std::map<std::string, std::string> first_error;  // code -> first message
+  int64_t feedback_sent = 0;    // successful Feedback calls
   std::string served_variant;  // as reported by the server
   double seconds = 0.0;        // wall time of the whole run
   int64_t error_count() const;

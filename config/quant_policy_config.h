@@ -22,6 +22,7 @@ struct WeightQuantConfig {
   // Linear only; always true for the other methods.
   bool symmetric = true;
   bool per_channel = true;  // one scale per output channel; else per tensor
+  bool operator==(const WeightQuantConfig&) const = default;
 };
 
 enum class CalibrationConfig { kMinMax, kPercentile, kMse, kKl };
@@ -32,6 +33,7 @@ struct ActivationQuantConfig {
   // (50, 100]. Used only by kPercentile (setting it for another calibration
   // is a config error); 99.99 otherwise.
   double percentile = 99.99;
+  bool operator==(const ActivationQuantConfig&) const = default;
 };
 
 enum class OptimizerConfig { kGd, kSgd, kAdam };
@@ -47,6 +49,7 @@ struct OptimizeConfig {
   double learning_rate = 1e-2;  // (0, 10]
   int batch_size = 64;          // 1..4096; ignored by kGd (whole calib. set)
   uint32_t seed = 0;
+  bool operator==(const OptimizeConfig&) const = default;
 };
 
 struct LayerOverrideConfig {
@@ -63,6 +66,7 @@ struct LayerOverrideConfig {
   // "<file>:<line>:<col>: models[0].variants[2].layers[1]", for engine
   // errors such as "pattern matches nothing".
   std::string location = {};
+  bool operator==(const LayerOverrideConfig&) const = default;
 };
 
 struct AutoBitsConfig {
@@ -72,6 +76,7 @@ struct AutoBitsConfig {
   // Strictly ascending, each 1..8; 1 means 1-bit sign quantization, the other
   // widths use the variant's weight method.
   std::vector<int> candidate_bits = {2, 4, 8};
+  bool operator==(const AutoBitsConfig&) const = default;
 };
 
 // "linear", "log2", "kmeans", "sign".

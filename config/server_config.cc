@@ -44,6 +44,7 @@ constexpr int64_t kMaxQueueDelayUs = 1000000;  // 1 s
 constexpr int64_t kMaxQueueRows = int64_t{1} << 20;
 constexpr int64_t kMaxBatchWorkers = 64;
 constexpr int64_t kMaxDriftQueue = 65536;
+constexpr int64_t kMaxWatchConfigMs = 3600000;  // 1 hour
 constexpr int64_t kMaxFeedbackCapacity = int64_t{1} << 20;
 
 // An optional key whose null value (`evaluation:` with nothing under it)
@@ -86,7 +87,7 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                          "intra_op_threads", "max_message_bytes",
                          "shutdown_grace_ms", "access_log", "tls",
                          "max_tensor_elements", "max_batch_rows",
-                         "nan_policy"},
+                         "nan_policy", "watch_config_ms"},
                         "the server section"));
   if (auto a = map.Find("grpc_address")) {
     ASSIGN_OR_RETURN(server->grpc_address,
@@ -112,6 +113,8 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                              &server->max_tensor_elements));
   RETURN_IF_ERROR(map.GetInt("max_batch_rows", 1, kMaxBatchRows,
                              &server->max_batch_rows));
+  RETURN_IF_ERROR(map.GetInt("watch_config_ms", 0, kMaxWatchConfigMs,
+                             &server->watch_config_ms));
   if (auto n = map.Find("nan_policy")) {
     ASSIGN_OR_RETURN(std::string policy,
                      reader.ReadEnum(*n, {"reject", "allow"}));

@@ -32,6 +32,7 @@ struct DatasetConfig {
   float offset = 0.0f;
   int64_t limit = 0;  // 0 = all samples; for calibration, the number of
                       // calibration samples
+  bool operator==(const DatasetConfig&) const = default;
 };
 
 // One servable version of a model. A variant with only a name is the fp32
@@ -59,6 +60,7 @@ struct VariantConfig {
     return weights.has_value() || activations.has_value() ||
            auto_bits.has_value();
   }
+  bool operator==(const VariantConfig&) const = default;
 };
 
 // Dynamic batching of one model's requests (YAML `batching`).
@@ -70,6 +72,7 @@ struct BatchingConfig {
   // RESOURCE_EXHAUSTED. 1..1048576 (1 << 20), and >= max_batch_size.
   int max_queue_rows = 1024;
   int workers = 1;  // batches run concurrently; 1..64
+  bool operator==(const BatchingConfig&) const = default;
 };
 
 // Live accuracy drift (YAML `drift`): sampled requests are replayed, off the
@@ -87,6 +90,7 @@ struct DriftConfig {
   int queue_capacity = 64;  // sampled requests waiting; full = dropped; 1..65536
   // Request ids remembered for the Feedback RPC; 0 = Feedback is off.
   int feedback_capacity = 10000;  // 0..1048576
+  bool operator==(const DriftConfig&) const = default;
 };
 
 struct ModelConfig {
@@ -101,6 +105,7 @@ struct ModelConfig {
   int64_t eval_batch_size = 64;         // 1..4096
   BatchingConfig batching;              // default: no batching
   DriftConfig drift;
+  bool operator==(const ModelConfig&) const = default;
 };
 
 // YAML `server.tls`: serve gRPC over TLS. Paths are absolute (relative ones
@@ -112,6 +117,7 @@ struct TlsConfig {
   // PEM CA bundle (YAML `client_ca`); when set, clients must present a
   // certificate it signed (mutual TLS). "" = no client certificates.
   std::string client_ca_file;
+  bool operator==(const TlsConfig&) const = default;
 };
 
 // What to do with NaN or +-Inf in a float input tensor.
@@ -136,6 +142,11 @@ struct ServerSection {
   // ... and rows (the first dimension) of one request, 1..1048576 (1 << 20).
   int max_batch_rows = 4096;
   NanPolicy nan_policy = NanPolicy::kReject;
+  // How often `quantserve serve` checks the config file and the model and
+  // dataset files it names for changes, and reloads when they changed;
+  // 0 = only on SIGHUP. 0..3600000.
+  int64_t watch_config_ms = 0;
+  bool operator==(const ServerSection&) const = default;
 };
 
 struct ServerConfig {

@@ -107,9 +107,7 @@ grpc::Status KServeServiceImpl::ServerLive(grpc::ServerContext*,
 grpc::Status KServeServiceImpl::ServerReady(grpc::ServerContext*,
                                             const inference::ServerReadyRequest*,
                                             inference::ServerReadyResponse* resp) {
-  resp->set_ready(!registry_.gate().draining() &&
-                  std::all_of(expected_models_.begin(), expected_models_.end(),
-                              [&](const std::string& m) { return registry_.Find(m) != nullptr; }));
+  resp->set_ready(!registry_.gate().draining() && registry_.loaded());
   return grpc::Status::OK;
 }
 

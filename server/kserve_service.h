@@ -17,15 +17,12 @@ namespace qs {
 
 class KServeServiceImpl final : public inference::GRPCInferenceService::Service {
  public:
-  // ServerReady is true once every model in `expected_models` is published.
-  // `metrics` may be null (no metrics); it must outlive the service.
+  // ServerReady is true once the registry holds every configured model
+  // (ModelRegistry::loaded()) and is not draining. `metrics` may be null (no
+  // metrics); it must outlive the service.
   KServeServiceImpl(const ModelRegistry& registry, DecodeLimits limits,
-                    std::vector<std::string> expected_models,
                     const ServerMetrics* metrics = nullptr)
-      : registry_(registry),
-        limits_(limits),
-        expected_models_(std::move(expected_models)),
-        metrics_(metrics) {}
+      : registry_(registry), limits_(limits), metrics_(metrics) {}
 
   grpc::Status ServerLive(grpc::ServerContext* ctx, const inference::ServerLiveRequest* req,
                           inference::ServerLiveResponse* resp) override;
@@ -55,7 +52,6 @@ class KServeServiceImpl final : public inference::GRPCInferenceService::Service 
 
   const ModelRegistry& registry_;
   const DecodeLimits limits_;
-  const std::vector<std::string> expected_models_;
   const ServerMetrics* const metrics_;
 };
 

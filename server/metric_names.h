@@ -13,6 +13,7 @@ inline constexpr char kModel[] = "model";
 inline constexpr char kVariant[] = "variant";
 inline constexpr char kBits[] = "bits";  // weight bits: "8", "4", "32" for fp32
 inline constexpr char kCode[] = "code";  // gRPC code name: "OK", "NOT_FOUND", ...
+inline constexpr char kResult[] = "result";  // config reloads: "success", "failure"
 
 // The model and variant label (and bits) of requests for a model or variant
 // that is not served: the requested name itself would be unbounded.
@@ -93,6 +94,18 @@ inline constexpr char kFeedbackCorrectHelp[] =
 inline constexpr char kFeedbackUnmatched[] = "quantserve_feedback_unmatched_total";
 inline constexpr char kFeedbackUnmatchedHelp[] =
     "Feedback calls naming a request id the server does not remember (unknown or evicted)";
+
+// Config reloads (SIGHUP or a watched file change).
+inline constexpr char kConfigReloads[] = "quantserve_config_reloads_total";
+inline constexpr char kConfigReloadsHelp[] =
+    "Config reloads attempted, by result (a failed one leaves the old models serving)";
+inline constexpr char kConfigLastReloadSuccessful[] = "quantserve_config_last_reload_successful";
+inline constexpr char kConfigLastReloadSuccessfulHelp[] =
+    "1 if the last config reload (or the start-up load) succeeded, else 0";
+inline constexpr char kConfigLastReloadTime[] =
+    "quantserve_config_last_reload_success_timestamp_seconds";
+inline constexpr char kConfigLastReloadTimeHelp[] =
+    "When the models last changed by a successful load or reload, seconds since the Unix epoch";
 
 // The process (Linux /proc/self), refreshed at every scrape.
 inline constexpr char kProcessCpu[] = "process_cpu_seconds_total";

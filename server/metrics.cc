@@ -171,6 +171,16 @@ ServerMetrics::ServerMetrics()
   feedback_unmatched_ =
       &Register(BuildCounter(), metric::kFeedbackUnmatched, metric::kFeedbackUnmatchedHelp, r);
 
+  auto& reloads = Register(BuildCounter(), metric::kConfigReloads, metric::kConfigReloadsHelp, r);
+  reloads_success_ = &reloads.Add({{metric::kResult, "success"}});
+  reloads_failure_ = &reloads.Add({{metric::kResult, "failure"}});
+  last_reload_successful_ = &Register(BuildGauge(), metric::kConfigLastReloadSuccessful,
+                                      metric::kConfigLastReloadSuccessfulHelp, r)
+                                 .Add({});
+  last_reload_time_ = &Register(BuildGauge(), metric::kConfigLastReloadTime,
+                                metric::kConfigLastReloadTimeHelp, r)
+                           .Add({});
+
   unknown_ = std::make_shared<VariantMetrics>();
   unknown_->registry = registry_;
   AddRequestCounters(*requests_,
@@ -270,6 +280,16 @@ std::vector<std::shared_ptr<VariantMetrics>> ServerMetrics::ForModel(
     out.push_back(std::move(m));
   }
   return out;
+}
+
+void ServerMetrics::ObserveLoad(bool success, bool reload) {
+  last_reload_successful_->Set(success ? 1 : 0);
+  if (reload) (success ? reloads_success_ : reloads_failure_)->Increment();
+  if (success) {
+    last_reload_time_->Set(
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+  }
 }
 
 std::shared_ptr<ModelMetrics> ServerMetrics::ForModelMonitoring(

@@ -103,6 +103,9 @@ class ServerMetrics {
                                                         const MonitoringOptions& monitoring = {});
   std::shared_ptr<ModelMetrics> ForModelMonitoring(const std::string& model,
                                                    const MonitoringOptions& monitoring);
+  // The outcome of loading the models at start-up (`reload` false) or of a
+  // config reload (counted in quantserve_config_reloads_total).
+  void ObserveLoad(bool success, bool reload);
   // Requests for a model or variant that is not served.
   VariantMetrics* unknown() const { return unknown_.get(); }
 
@@ -133,6 +136,10 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>* feedback_samples_;
   prometheus::Family<prometheus::Counter>* feedback_correct_;
   prometheus::Family<prometheus::Counter>* feedback_unmatched_;
+  prometheus::Counter* reloads_success_;
+  prometheus::Counter* reloads_failure_;
+  prometheus::Gauge* last_reload_successful_;
+  prometheus::Gauge* last_reload_time_;
   std::shared_ptr<VariantMetrics> unknown_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::string address_;  // as given to Expose()

@@ -49,6 +49,22 @@ void ModelRegistry::Publish(std::shared_ptr<const ServedModel> model) {
   models_[model->name()] = std::move(model);
 }
 
+void ModelRegistry::ReplaceAll(std::vector<std::shared_ptr<const ServedModel>> models) {
+  std::map<std::string, std::shared_ptr<const ServedModel>> next;
+  for (auto& m : models) {
+    const std::string name = m->name();
+    next[name] = std::move(m);
+  }
+  std::map<std::string, std::shared_ptr<const ServedModel>> previous;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    previous.swap(models_);
+    models_.swap(next);
+  }
+  // `previous` is released here, outside the lock: destroying a model that no
+  // request holds any more joins its batcher and drift threads.
+}
+
 std::shared_ptr<const ServedModel> ModelRegistry::Find(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = models_.find(name);

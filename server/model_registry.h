@@ -4,12 +4,14 @@
 // flight (the old model is freed when its last request finishes).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "config/server_config.h"
 #include "engine/model_builder.h"
 #include "server/batcher.h"
 #include "server/drift_monitor.h"
@@ -30,6 +32,10 @@ struct ServedModel {
   // One per variant, same order: its Prometheus children, created when the
   // model is published (empty when the server keeps no metrics).
   std::vector<std::shared_ptr<VariantMetrics>> metrics;
+  // What it was built from, to tell on a reload whether it must be rebuilt:
+  // its config and the state (mtime, size) of the files it read.
+  ModelConfig config;
+  std::string files_fingerprint;
   // Live drift monitoring (null when the model's drift.sample_rate is 0 or
   // it has no reference variant) and the answers kept for Feedback (null
   // when drift.feedback_capacity is 0).
@@ -56,6 +62,13 @@ struct ServedModel {
 class ModelRegistry {
  public:
   void Publish(std::shared_ptr<const ServedModel> model);
+  // Replaces the whole set at once (a config reload): requests see either
+  // the old models or the new ones, never a mix; models left out are no
+  // longer served (requests holding them finish undisturbed).
+  void ReplaceAll(std::vector<std::shared_ptr<const ServedModel>> models);
+  // Every configured model has been published (set once after start-up).
+  void MarkLoaded() { loaded_ = true; }
+  bool loaded() const { return loaded_; }
   std::shared_ptr<const ServedModel> Find(const std::string& name) const;
   std::vector<std::shared_ptr<const ServedModel>> List() const;
   // "'a', 'b'" for error messages.
@@ -67,6 +80,7 @@ class ModelRegistry {
  private:
   mutable std::mutex mu_;
   mutable ServingGate gate_;
+  std::atomic<bool> loaded_{false};
   std::map<std::string, std::shared_ptr<const ServedModel>> models_;  // guarded by mu_
 };
 

@@ -5,13 +5,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/status_macros.h"
 #include "server/drift_metrics.h"
+#include "server/file_fingerprint.h"
 #include "server/access_log.h"
 #include "server/config_mapping.h"
 
@@ -64,10 +67,8 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   limits.reject_nonfinite = config.server.nan_policy == NanPolicy::kReject;
   server->service_ =
       std::make_unique<InferenceServiceImpl>(server->registry_, limits, server->metrics_.get());
-  std::vector<std::string> model_names;
-  for (const ModelConfig& mc : config.models) model_names.push_back(mc.name);
-  server->kserve_service_ = std::make_unique<KServeServiceImpl>(
-      server->registry_, limits, std::move(model_names), server->metrics_.get());
+  server->kserve_service_ =
+      std::make_unique<KServeServiceImpl>(server->registry_, limits, server->metrics_.get());
   grpc::ServerBuilder builder;
   auto credentials = MakeServerCredentials(config.server);
   if (!credentials.ok()) return credentials.status();
@@ -150,31 +151,112 @@ absl::Status QuantServer::SetUpMonitoring(const ModelConfig& mc, ServedModel& se
   return absl::OkStatus();
 }
 
-absl::Status QuantServer::LoadModels() {
-  for (const ModelConfig& mc : config_.models) {
-    ModelSpec spec = ToModelSpec(mc);
-    spec.compile.intra_op_threads = config_.server.intra_op_threads;
-    spec.progress = [](const std::string& line) { spdlog::info("{}", line); };
-    ASSIGN_OR_RETURN(BuiltModel built, BuildModel(spec));
-    auto served = std::make_shared<ServedModel>();
-    served->built = std::move(built);
-    served->default_variant = mc.default_variant;
-    BatchingOptions batching;
-    batching.max_batch_size = mc.batching.max_batch_size;
-    batching.max_queue_delay = std::chrono::microseconds(mc.batching.max_queue_delay_us);
-    batching.max_queue_rows = mc.batching.max_queue_rows;
-    batching.workers = mc.batching.workers;
-    RETURN_IF_ERROR(SetUpMonitoring(mc, *served));
-    for (size_t i = 0; i < served->built.variants.size(); ++i) {
-      std::shared_ptr<VariantMetrics> metrics = served->metrics[i];
-      served->batchers.push_back(std::make_shared<Batcher>(
-          served->built.variants[i].model, batching,
-          [metrics](const BatchEvent& e) { metrics->ObserveBatch(e); }));
-    }
-    registry_.Publish(std::move(served));
+absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const ModelConfig& mc) {
+  // Before building, so that a file replaced during the build is seen as
+  // changed by the next reload rather than missed.
+  const std::string fingerprint = FingerprintFiles(ModelFiles(mc));
+  ModelSpec spec = ToModelSpec(mc);
+  spec.compile.intra_op_threads = config_.server.intra_op_threads;
+  spec.progress = [](const std::string& line) { spdlog::info("{}", line); };
+  ASSIGN_OR_RETURN(BuiltModel built, BuildModel(spec));
+  auto served = std::make_shared<ServedModel>();
+  served->built = std::move(built);
+  served->default_variant = mc.default_variant;
+  served->config = mc;
+  served->files_fingerprint = fingerprint;
+  BatchingOptions batching;
+  batching.max_batch_size = mc.batching.max_batch_size;
+  batching.max_queue_delay = std::chrono::microseconds(mc.batching.max_queue_delay_us);
+  batching.max_queue_rows = mc.batching.max_queue_rows;
+  batching.workers = mc.batching.workers;
+  RETURN_IF_ERROR(SetUpMonitoring(mc, *served));
+  for (size_t i = 0; i < served->built.variants.size(); ++i) {
+    std::shared_ptr<VariantMetrics> metrics = served->metrics[i];
+    served->batchers.push_back(std::make_shared<Batcher>(
+        served->built.variants[i].model, batching,
+        [metrics](const BatchEvent& e) { metrics->ObserveBatch(e); }));
   }
+  return served;
+}
+
+absl::Status QuantServer::LoadModels() {
+  std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  for (const ModelConfig& mc : config_.models) {
+    auto served = BuildServed(mc);
+    if (!served.ok()) {
+      metrics_->ObserveLoad(false, /*reload=*/false);
+      return served.status();
+    }
+    registry_.Publish(std::move(*served));
+  }
+  registry_.MarkLoaded();
+  metrics_->ObserveLoad(true, /*reload=*/false);
   std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (!shut_down_) server_->GetHealthCheckService()->SetServingStatus(true);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// A model's config without its source locations (file:line:column of each
+// variant and layer), which move whenever lines above them change.
+ModelConfig WithoutLocations(ModelConfig mc) {
+  for (VariantConfig& v : mc.variants) {
+    v.location.clear();
+    for (LayerOverrideConfig& layer : v.layers) layer.location.clear();
+  }
+  return mc;
+}
+
+}  // namespace
+
+absl::Status QuantServer::Reload(const ServerConfig& config) {
+  std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  if (!(config.server == config_.server)) {
+    spdlog::warn("config reload: the `server` section of {} changed; it takes effect only on "
+                 "restart (models are reloaded)",
+                 config.source);
+  }
+  std::vector<std::shared_ptr<const ServedModel>> next;
+  int rebuilt = 0;
+  for (const ModelConfig& mc : config.models) {
+    std::shared_ptr<const ServedModel> old = registry_.Find(mc.name);
+    std::string why;
+    if (old == nullptr) {
+      why = "new model";
+    } else if (!(WithoutLocations(old->config) == WithoutLocations(mc))) {
+      why = "its config changed";
+    } else if (old->files_fingerprint != FingerprintFiles(ModelFiles(mc))) {
+      why = "its model or dataset files changed";
+    }
+    if (why.empty()) {
+      next.push_back(std::move(old));
+      continue;
+    }
+    spdlog::info("config reload: building model {} ({})", mc.name, why);
+    auto served = BuildServed(mc);
+    if (!served.ok()) {
+      metrics_->ObserveLoad(false, /*reload=*/true);
+      return absl::Status(served.status().code(),
+                          absl::StrCat("config reload rejected, the previous models keep "
+                                       "serving: ",
+                                       served.status().message()));
+    }
+    next.push_back(std::move(*served));
+    ++rebuilt;
+  }
+  std::vector<std::string> removed;
+  for (const auto& m : registry_.List()) {
+    const bool kept = std::any_of(config.models.begin(), config.models.end(),
+                                  [&](const ModelConfig& mc) { return mc.name == m->name(); });
+    if (!kept) removed.push_back(m->name());
+  }
+  registry_.ReplaceAll(std::move(next));
+  config_.models = config.models;
+  metrics_->ObserveLoad(true, /*reload=*/true);
+  spdlog::info("config reload: {} model(s) built, {} unchanged, {} removed{}{}", rebuilt,
+               config.models.size() - rebuilt, removed.size(), removed.empty() ? "" : ": ",
+               absl::StrJoin(removed, ", "));
   return absl::OkStatus();
 }
 

@@ -32,6 +32,17 @@ class QuantServer {
   const ServerMetrics& metrics() const { return *metrics_; }
   // Builds every configured model (all variants) and publishes it.
   absl::Status LoadModels();
+  // Zero-downtime reload: models of `config` whose settings or files
+  // (model, datasets) changed since they were built are rebuilt — in the
+  // calling thread, while the old ones keep serving — new ones are built,
+  // removed ones dropped, and the whole set is swapped in at once. If any
+  // model fails to build, nothing changes and the error (naming the model)
+  // is returned. `config.server` cannot change without a restart: a
+  // difference is logged and ignored. One reload at a time.
+  absl::Status Reload(const ServerConfig& config);
+  // A reload that failed before Reload() could run (the config file did not
+  // read or validate): counted like a rejected one.
+  void RecordFailedReload() { metrics_->ObserveLoad(false, /*reload=*/true); }
   // Stops accepting calls; calls in flight finish until `grace` runs out.
   void Shutdown(std::chrono::milliseconds grace);
   void Wait();
@@ -39,6 +50,8 @@ class QuantServer {
 
  private:
   explicit QuantServer(ServerConfig config);
+  // Builds one model: variants, batchers, drift monitor, Feedback store.
+  absl::StatusOr<std::shared_ptr<ServedModel>> BuildServed(const ModelConfig& mc);
   // Drift monitor, Feedback store and their metrics for one loaded model.
   absl::Status SetUpMonitoring(const ModelConfig& mc, ServedModel& served);
 
@@ -50,6 +63,7 @@ class QuantServer {
   std::unique_ptr<KServeServiceImpl> kserve_service_;  // inference.GRPCInferenceService
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::mutex reload_mu_;  // one LoadModels/Reload at a time; guards config_.models
   std::mutex shutdown_mu_;
   bool shut_down_ = false;  // guarded by shutdown_mu_
 };

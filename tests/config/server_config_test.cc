@@ -340,6 +340,18 @@ TEST_F(ServerConfigTest, TopLevelMustBeAMap) {
             "test.yaml:1:1: expected the config (a map), got a scalar");
 }
 
+TEST_F(ServerConfigTest, WatchConfigMs) {
+  absl::StatusOr<ServerConfig> config = Parse(Model({}));
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->server.watch_config_ms, 0);
+  const std::string yaml = "server:\n  watch_config_ms: 2000\n" + Model({});
+  config = Parse(yaml);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.watch_config_ms, 2000);
+  EXPECT_THAT(Error("server:\n  watch_config_ms: -5\n" + Model({})),
+              HasSubstr("test.yaml:2:20: server.watch_config_ms:"));
+}
+
 TEST_F(ServerConfigTest, DriftDefaultsToOffWithFeedbackOn) {
   absl::StatusOr<ServerConfig> config = Parse(Model({}));
   ASSERT_TRUE(config.ok()) << config.status();
@@ -390,7 +402,7 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
                 "grpc_address, metrics_address, worker_threads, "
                 "intra_op_threads, max_message_bytes, shutdown_grace_ms, "
                 "access_log, tls, max_tensor_elements, max_batch_rows, "
-                "nan_policy)"));
+                "nan_policy, watch_config_ms)"));
   EXPECT_THAT(Error(Model({"    evalution: {}"})),
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "

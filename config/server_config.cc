@@ -87,7 +87,8 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                          "intra_op_threads", "max_message_bytes",
                          "shutdown_grace_ms", "access_log", "tls",
                          "max_tensor_elements", "max_batch_rows",
-                         "nan_policy", "watch_config_ms"},
+                         "nan_policy", "watch_config_ms", "model_roots",
+                         "data_roots"},
                         "the server section"));
   if (auto a = map.Find("grpc_address")) {
     ASSIGN_OR_RETURN(server->grpc_address,
@@ -115,6 +116,12 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                              &server->max_batch_rows));
   RETURN_IF_ERROR(map.GetInt("watch_config_ms", 0, kMaxWatchConfigMs,
                              &server->watch_config_ms));
+  if (auto r = map.Find("model_roots")) {
+    ASSIGN_OR_RETURN(server->model_roots, ReadRoots(reader, *r, base_dir, "model"));
+  }
+  if (auto r = map.Find("data_roots")) {
+    ASSIGN_OR_RETURN(server->data_roots, ReadRoots(reader, *r, base_dir, "data"));
+  }
   if (auto n = map.Find("nan_policy")) {
     ASSIGN_OR_RETURN(std::string policy,
                      reader.ReadEnum(*n, {"reject", "allow"}));
@@ -227,6 +234,7 @@ const std::vector<absl::string_view> kDatasetKeys = {
 absl::StatusOr<DatasetConfig> ParseDataset(const YamlReader& reader,
                                            const Value& v,
                                            const fs::path& base_dir,
+                                           const std::vector<std::string>& roots,
                                            bool labels_required) {
   ASSIGN_OR_RETURN(MapReader map,
                    MapReader::Create(reader, v, kDatasetKeys, "a dataset"));
@@ -238,12 +246,14 @@ absl::StatusOr<DatasetConfig> ParseDataset(const YamlReader& reader,
   }
   ASSIGN_OR_RETURN(Value inputs, map.Require("inputs"));
   ASSIGN_OR_RETURN(dataset.inputs, ReadPath(reader, inputs, base_dir));
+  RETURN_IF_ERROR(CheckUnderRoots(reader, inputs, dataset.inputs, roots, "data"));
   std::optional<Value> labels = map.Find("labels");
   if (labels_required && !labels.has_value()) {
     ASSIGN_OR_RETURN(labels, map.Require("labels"));
   }
   if (labels.has_value()) {
     ASSIGN_OR_RETURN(dataset.labels, ReadPath(reader, *labels, base_dir));
+    RETURN_IF_ERROR(CheckUnderRoots(reader, *labels, dataset.labels, roots, "data"));
   }
   if (auto s = map.Find("scale")) {
     ASSIGN_OR_RETURN(dataset.scale, reader.ReadFloat(*s));
@@ -327,6 +337,7 @@ absl::Status CheckCalibration(const YamlReader& reader, const Value& model_v,
 // `first_line` maps the model names seen so far to their 1-based lines.
 absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
                                        const Value& v, const fs::path& base_dir,
+                                       const ServerSection& server,
                                        std::map<std::string, int>* first_line) {
   ASSIGN_OR_RETURN(MapReader map,
                    MapReader::Create(reader, v,
@@ -347,6 +358,7 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
   }
   ASSIGN_OR_RETURN(Value path, map.Require("path"));
   ASSIGN_OR_RETURN(model.path, ReadPath(reader, path, base_dir));
+  RETURN_IF_ERROR(CheckUnderRoots(reader, path, model.path, server.model_roots, "model"));
   RETURN_IF_ERROR(CheckModelFile(reader, path, model.path));
   RETURN_IF_ERROR(map.GetInt("eval_batch_size", 1, kMaxEvalBatchSize,
                              &model.eval_batch_size));
@@ -355,13 +367,13 @@ absl::StatusOr<ModelConfig> ParseModel(const YamlReader& reader,
   }
   if (auto e = FindSection(map, "evaluation")) {
     ASSIGN_OR_RETURN(model.evaluation,
-                     ParseDataset(reader, *e, base_dir,
+                     ParseDataset(reader, *e, base_dir, server.data_roots,
                                   /*labels_required=*/true));
   }
   const std::optional<Value> calibration = FindSection(map, "calibration");
   if (calibration) {
     ASSIGN_OR_RETURN(model.calibration,
-                     ParseDataset(reader, *calibration, base_dir,
+                     ParseDataset(reader, *calibration, base_dir, server.data_roots,
                                   /*labels_required=*/false));
   }
   if (auto variants = FindSection(map, "variants")) {
@@ -451,7 +463,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(
   std::map<std::string, int> first_line;  // model name -> 1-based line
   for (const Value& item : items) {
     ASSIGN_OR_RETURN(ModelConfig model,
-                     ParseModel(reader, item, base, &first_line));
+                     ParseModel(reader, item, base, config.server, &first_line));
     config.models.push_back(std::move(model));
   }
   RETURN_IF_ERROR(reader.CheckOverridesUsed());

@@ -146,6 +146,12 @@ struct ServerSection {
   // dataset files it names for changes, and reloads when they changed;
   // 0 = only on SIGHUP. 0..3600000.
   int64_t watch_config_ms = 0;
+  // When non-empty, every model file (`models[].path`) must lie inside one
+  // of `model_roots`, and every dataset file inside one of `data_roots`,
+  // after resolving symlinks. Existing directories, absolute (relative ones
+  // resolve against the config file's directory) with symlinks resolved.
+  std::vector<std::string> model_roots;
+  std::vector<std::string> data_roots;
   bool operator==(const ServerSection&) const = default;
 };
 

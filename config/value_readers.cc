@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "engine/status_macros.h"
 
@@ -56,6 +57,47 @@ absl::StatusOr<std::string> ReadPath(const YamlReader& reader, const Value& v,
   fs::path path(text);
   if (path.is_relative()) path = base_dir / path;
   return path.lexically_normal().string();
+}
+
+absl::StatusOr<std::vector<std::string>> ReadRoots(const YamlReader& reader, const Value& v,
+                                                   const fs::path& base_dir,
+                                                   absl::string_view what) {
+  ASSIGN_OR_RETURN(std::vector<Value> items,
+                   reader.ReadList(v, absl::StrCat(what, " roots")));
+  std::vector<std::string> roots;
+  for (const Value& item : items) {
+    ASSIGN_OR_RETURN(std::string path, ReadPath(reader, item, base_dir));
+    std::error_code ec;
+    const fs::path canonical = fs::canonical(path, ec);
+    if (ec || !fs::is_directory(canonical, ec)) {
+      return reader.Error(item, absl::StrCat(what, " root \"", path,
+                                             "\" is not an existing directory"));
+    }
+    roots.push_back(canonical.string());
+  }
+  return roots;
+}
+
+absl::Status CheckUnderRoots(const YamlReader& reader, const Value& v, const std::string& path,
+                             const std::vector<std::string>& roots, absl::string_view what) {
+  if (roots.empty()) return absl::OkStatus();
+  std::error_code ec;
+  // Resolves every symlink of the part that exists; the rest stays lexical
+  // (already normalized by ReadPath, so it holds no `..`).
+  const fs::path resolved = fs::weakly_canonical(path, ec);
+  if (!ec) {
+    for (const std::string& root : roots) {
+      const fs::path r(root);
+      auto [ri, pi] = std::mismatch(r.begin(), r.end(), resolved.begin(), resolved.end());
+      if (ri == r.end()) return absl::OkStatus();
+    }
+  }
+  return reader.Error(v, absl::StrCat("\"", path, "\"",
+                                      resolved.string() == path
+                                          ? std::string()
+                                          : absl::StrCat(" (resolved: \"", resolved.string(), "\")"),
+                                      " is outside the allowed ", what, " roots (",
+                                      absl::StrJoin(roots, ", "), ")"));
 }
 
 namespace {

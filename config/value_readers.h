@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,6 +32,18 @@ absl::Status CheckModelFile(const YamlReader& reader, const Value& v,
 absl::Status CheckReadableFile(const YamlReader& reader, const Value& v,
                                const std::string& path,
                                absl::string_view what);
+
+// A list of existing directories, made absolute against `base_dir` with
+// symlinks resolved: roots that `what` ("model") paths must stay inside.
+absl::StatusOr<std::vector<std::string>> ReadRoots(const YamlReader& reader, const Value& v,
+                                                   const std::filesystem::path& base_dir,
+                                                   absl::string_view what);
+
+// OK when `roots` is empty or `path` — with symlinks resolved, so neither
+// `..` nor a link can leave — lies inside one of them; otherwise an error at
+// `v` naming the path and the roots (`what`: "model", "data").
+absl::Status CheckUnderRoots(const YamlReader& reader, const Value& v, const std::string& path,
+                             const std::vector<std::string>& roots, absl::string_view what);
 
 // host:port with port 0..65535 (IPv6 hosts bracketed: [::]:8500); with
 // `allow_unix`, also gRPC's unix:PATH and unix-abstract:NAME.

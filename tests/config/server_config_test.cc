@@ -340,6 +340,36 @@ TEST_F(ServerConfigTest, TopLevelMustBeAMap) {
             "test.yaml:1:1: expected the config (a map), got a scalar");
 }
 
+TEST_F(ServerConfigTest, PathsAreConfinedToTheirRoots) {
+  fs::create_directories(dir_ / "models" / "sub");
+  fs::create_directories(dir_ / "data");
+  WriteFile(dir_ / "models" / "sub" / "m.onnx", "x");
+  WriteFile(dir_ / "outside.onnx", "x");
+  fs::create_symlink(dir_ / "outside.onnx", dir_ / "models" / "link.onnx");
+  auto yaml = [](const std::string& model_path, const std::string& data_path) {
+    return Lines({"server:", "  model_roots: [models]", "  data_roots: [data]", "models:",
+                  "  - name: m"}) +
+           "    path: " + model_path + "\n    evaluation: {inputs: " + data_path +
+           ", labels: data/y.npy}\n";
+  };
+  absl::StatusOr<ServerConfig> ok = Parse(yaml("models/sub/m.onnx", "data/x.npy"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->server.model_roots, std::vector<std::string>{fs::canonical(dir_ / "models")});
+  // `..` out of the root, an absolute path elsewhere, a symlink pointing out.
+  EXPECT_THAT(Error(yaml("models/../outside.onnx", "data/x.npy")),
+              HasSubstr("test.yaml:6:11: models[0].path: \"" + (dir_ / "outside.onnx").string() +
+                        "\" is outside the allowed model roots"));
+  EXPECT_THAT(Error(yaml((dir_ / "outside.onnx").string(), "data/x.npy")),
+              HasSubstr("is outside the allowed model roots"));
+  EXPECT_THAT(Error(yaml("models/link.onnx", "data/x.npy")),
+              HasSubstr("(resolved: \"" + (dir_ / "outside.onnx").string() + "\")"));
+  EXPECT_THAT(Error(yaml("models/sub/m.onnx", "/etc/passwd")),
+              HasSubstr("models[0].evaluation.inputs: \"/etc/passwd\" is outside the allowed "
+                        "data roots"));
+  EXPECT_THAT(Error(Lines({"server:", "  model_roots: [nowhere]"}) + Model({})),
+              HasSubstr("test.yaml:2:17: server.model_roots[0]: model root"));
+}
+
 TEST_F(ServerConfigTest, WatchConfigMs) {
   absl::StatusOr<ServerConfig> config = Parse(Model({}));
   ASSERT_TRUE(config.ok());
@@ -402,7 +432,7 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
                 "grpc_address, metrics_address, worker_threads, "
                 "intra_op_threads, max_message_bytes, shutdown_grace_ms, "
                 "access_log, tls, max_tensor_elements, max_batch_rows, "
-                "nan_policy, watch_config_ms)"));
+                "nan_policy, watch_config_ms, model_roots, data_roots)"));
   EXPECT_THAT(Error(Model({"    evalution: {}"})),
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "

@@ -45,6 +45,7 @@ constexpr int64_t kMaxQueueRows = int64_t{1} << 20;
 constexpr int64_t kMaxBatchWorkers = 64;
 constexpr int64_t kMaxDriftQueue = 65536;
 constexpr int64_t kMaxWatchConfigMs = 3600000;  // 1 hour
+constexpr int64_t kMaxConnectionAgeMs = 86400000;  // 1 day
 constexpr int64_t kMaxFeedbackCapacity = int64_t{1} << 20;
 
 // An optional key whose null value (`evaluation:` with nothing under it)
@@ -88,7 +89,7 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                          "shutdown_grace_ms", "access_log", "tls",
                          "max_tensor_elements", "max_batch_rows",
                          "nan_policy", "watch_config_ms", "model_roots",
-                         "data_roots"},
+                         "data_roots", "max_connection_age_ms"},
                         "the server section"));
   if (auto a = map.Find("grpc_address")) {
     ASSIGN_OR_RETURN(server->grpc_address,
@@ -116,6 +117,8 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                              &server->max_batch_rows));
   RETURN_IF_ERROR(map.GetInt("watch_config_ms", 0, kMaxWatchConfigMs,
                              &server->watch_config_ms));
+  RETURN_IF_ERROR(map.GetInt("max_connection_age_ms", 0, kMaxConnectionAgeMs,
+                             &server->max_connection_age_ms));
   if (auto r = map.Find("model_roots")) {
     ASSIGN_OR_RETURN(server->model_roots, ReadRoots(reader, *r, base_dir, "model"));
   }

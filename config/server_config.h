@@ -146,6 +146,10 @@ struct ServerSection {
   // dataset files it names for changes, and reloads when they changed;
   // 0 = only on SIGHUP. 0..3600000.
   int64_t watch_config_ms = 0;
+  // Connections older than this are closed gracefully (GOAWAY; calls in
+  // flight get shutdown_grace_ms) so that clients reconnect and spread over
+  // replicas added since; 0 = never. 0..86400000 (1 day).
+  int64_t max_connection_age_ms = 0;
   // When non-empty, every model file (`models[].path`) must lie inside one
   // of `model_roots`, and every dataset file inside one of `data_roots`,
   // after resolving symlinks. Existing directories, absolute (relative ones

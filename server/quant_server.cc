@@ -75,6 +75,14 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   builder.AddListeningPort(config.server.grpc_address, *credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.server.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.server.max_message_bytes));
+  if (config.server.max_connection_age_ms > 0) {
+    // Clients reconnect, and a DNS round-robin client then also reaches
+    // replicas added since it connected; calls in flight get the grace.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(config.server.max_connection_age_ms));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(config.server.shutdown_grace_ms));
+  }
   if (config.server.worker_threads > 0) {
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                                 config.server.worker_threads);

@@ -432,7 +432,7 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
                 "grpc_address, metrics_address, worker_threads, "
                 "intra_op_threads, max_message_bytes, shutdown_grace_ms, "
                 "access_log, tls, max_tensor_elements, max_batch_rows, "
-                "nan_policy, watch_config_ms, model_roots, data_roots)"));
+                "nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms)"));
   EXPECT_THAT(Error(Model({"    evalution: {}"})),
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "

@@ -15,6 +15,7 @@
 #include "engine/status_macros.h"
 #include "server/drift_metrics.h"
 #include "server/file_fingerprint.h"
+#include "server/malformed_request.h"
 #include "server/access_log.h"
 #include "server/config_mapping.h"
 
@@ -88,9 +89,10 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
                                 config.server.worker_threads);
   }
   builder.RegisterService(server->service_.get());
-  if (config.server.access_log) {
+  {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> f;
-    f.push_back(MakeAccessLogFactory());
+    f.push_back(MakeMalformedRequestFactory());  // first, so the access log sees its status
+    if (config.server.access_log) f.push_back(MakeAccessLogFactory());
     builder.experimental().SetInterceptorCreators(std::move(f));
   }
   builder.RegisterService(server->kserve_service_.get());

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include "engine/data/npy.h"
 #include "health.grpc.pb.h"
 #include "quantserve/v1/inference.grpc.pb.h"
@@ -143,6 +145,50 @@ TEST_F(ServerTest, MetadataDescribesModelAndVariants) {
   grpc::ClientContext ctx2;
   ASSERT_TRUE(Stub()->ListModels(&ctx2, v1::ListModelsRequest(), &list).ok());
   ASSERT_EQ(list.models_size(), 1);
+}
+
+// Bytes that are not the method's protobuf message, sent with a generic stub.
+grpc::Status SendRawBytes(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1), response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status result;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> lock(mu);
+                   result = s;
+                   done = true;
+                   cv.notify_all();
+                 });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return result;
+}
+
+TEST_F(ServerTest, MalformedProtobufIsInvalidArgumentNotInternal) {
+  for (const std::string method : {"/quantserve.v1.InferenceService/Predict",
+                                   "/inference.GRPCInferenceService/ModelInfer",
+                                   "/grpc.health.v1.Health/Check"}) {
+    for (const std::string bytes : {std::string("\xff\xff\xff\x07garbage"),
+                                    std::string("\x0a\x05fmn"),  // truncated string
+                                    std::string("\x1a\xff\xff\xff\xff\x0f")}) {
+      grpc::Status s = SendRawBytes(Channel(), method, bytes);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+      // (gRPC's own health service words it "could not parse request".)
+      if (method.find("health") != std::string::npos) continue;
+      EXPECT_THAT(s.error_message(), testing::HasSubstr("request: the message bytes are not a "
+                                                        "valid protobuf request for " + method));
+    }
+  }
+  // The server is fine afterwards.
+  EXPECT_EQ(SendRawBytes(Channel(), "/quantserve.v1.InferenceService/ListModels", "").error_code(),
+            grpc::StatusCode::OK);
 }
 
 TEST_F(ServerTest, ErrorsNameTheField) {

@@ -2,6 +2,7 @@
 // contracts: keep them stable.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -44,5 +45,20 @@ struct ProbeArgs {
 };
 // Exit 0 if the server at `address` is ready (KServe v2 ServerReady).
 int Probe(const ProbeArgs& args);
+
+struct BenchArgs {
+  std::string model;             // .onnx file
+  std::string config;            // with `variant`: that variant's policy ...
+  std::string variant;
+  std::string preset;            // ... or "fp32" / "w8a8"
+  std::string calibration_data;  // .npy of float inputs, or "random"
+  int64_t calibration_samples = 256;
+  int64_t batch = 1;
+  int threads = 1;
+  double seconds = 10;
+  bool json = false;
+};
+// In-process throughput and latency of one variant (random inputs).
+int Bench(const BenchArgs& args);
 
 }  // namespace qs::cli

@@ -55,7 +55,41 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--timeout-ms", probe.timeout_ms, "Deadline of the check")
       ->capture_default_str();
 
+  qs::cli::BenchArgs bench;
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench", "Measure one model variant's in-process throughput and latency");
+  bench_cmd->add_option("--model", bench.model, "ONNX model file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  auto* bench_config = bench_cmd->add_option("--config", bench.config,
+                                             "Take the variant's policy from this config")
+                           ->check(CLI::ExistingFile);
+  bench_cmd->add_option("--variant", bench.variant, "Variant name in --config")
+      ->needs(bench_config);
+  bench_cmd->add_option("--preset", bench.preset, "Built-in variant instead of --config")
+      ->check(CLI::IsMember({"fp32", "w8a8"}))
+      ->excludes(bench_config);
+  bench_cmd->add_option("--calibration-data", bench.calibration_data,
+                        ".npy of float model inputs for calibration, or 'random'");
+  bench_cmd->add_option("--calibration-samples", bench.calibration_samples,
+                        "Calibration samples used (random: generated)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  bench_cmd->add_option("--batch", bench.batch, "Batch size")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  bench_cmd->add_option("--threads", bench.threads, "oneDNN threads per run")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  bench_cmd->add_option("--seconds", bench.seconds, "Measured duration after warm-up")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  bench_cmd->add_flag("--json", bench.json,
+                      "Print one JSON object (model, variant, batch, threads, throughput_per_s, "
+                      "p50_ms, p99_ms, ...)");
+
   CLI11_PARSE(app, argc, argv);
+  if (*bench_cmd) return qs::cli::Bench(bench);
   if (*probe_cmd) return qs::cli::Probe(probe);
   if (*serve_cmd) return qs::cli::Serve(serve);
   if (*report_cmd) return qs::cli::Report(report);

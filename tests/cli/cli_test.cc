@@ -92,6 +92,64 @@ TEST(CliTest, RunNamesTheBadInput) {
   EXPECT_THAT(r.output, HasSubstr("input 'input': shape [16,10]"));
 }
 
+TEST(CliTest, BenchJsonHasStableKeys) {
+  Result r = RunCli("bench --model " + kModels +
+                        "/fmnist_cnn.onnx --preset fp32 --batch 4 --threads 1 --seconds 0.2 --json",
+                    false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  for (const char* key : {"model", "variant", "batch", "threads", "throughput_per_s", "p50_ms",
+                          "p99_ms", "runs", "mean_ms", "weight_bytes", "build_seconds"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["variant"], "fp32");
+  EXPECT_EQ(j["batch"], 4);
+  EXPECT_GE(j["runs"].get<int>(), 3);
+  EXPECT_GT(j["throughput_per_s"].get<double>(), 0);
+  EXPECT_GE(j["p99_ms"].get<double>(), j["p50_ms"].get<double>());
+  // throughput = runs * batch / wall time, and wall time >= runs * mean.
+  EXPECT_LE(j["throughput_per_s"].get<double>(),
+            4 * 1000.0 / j["mean_ms"].get<double>() * 1.01);
+}
+
+TEST(CliTest, BenchQuantizesByPresetOrByConfigVariant) {
+  Result r = RunCli("bench --model " + kModels +
+                        "/fmnist_cnn.onnx --preset w8a8 --calibration-data random "
+                        "--calibration-samples 32 --batch 2 --seconds 0.2 --json",
+                    false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto w8 = nlohmann::json::parse(r.output);
+  EXPECT_EQ(w8["variant"], "w8a8");
+  EXPECT_LT(w8["weight_bytes"].get<int64_t>(), 487720 / 3);  // vs fp32's bytes
+  fs::path dir = TempDir("bench");
+  std::ofstream(dir / "config.yaml")
+      << "models:\n  - name: m\n    path: " << kModels << "/fmnist_cnn.onnx\n"
+      << "    calibration: {inputs: /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz, "
+         "limit: 64}\n"
+      << "    variants:\n      - name: w4\n        weights: {bits: 4}\n"
+         "        activations: {bits: 8}\n";
+  r = RunCli("bench --model " + kModels + "/fmnist_cnn.onnx --config " +
+                 (dir / "config.yaml").string() + " --variant w4 --seconds 0.2 --json",
+             false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto w4 = nlohmann::json::parse(r.output);
+  EXPECT_EQ(w4["variant"], "w4");
+  EXPECT_LT(w4["weight_bytes"].get<int64_t>(), w8["weight_bytes"].get<int64_t>());
+}
+
+TEST(CliTest, BenchUsageErrors) {
+  const std::string model = " --model " + kModels + "/fmnist_cnn.onnx";
+  Result r = RunCli("bench" + model);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("give exactly one of --config FILE --variant V, or --preset"));
+  r = RunCli("bench" + model + " --preset w8a8");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("--calibration-data: needed for a quantized variant"));
+  r = RunCli("bench" + model + " --preset int3");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("--preset"));
+}
+
 TEST(CliTest, ReportJsonHasStableKeys) {
   fs::path dir = TempDir("report");
   std::ofstream(dir / "config.yaml") << "models:\n"

@@ -1,0 +1,217 @@
+// quantserve bench: the in-process throughput and latency of one model
+// variant at a fixed batch size and thread count — the number to compare
+// with other runtimes before any network is involved.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <unistd.h>
+
+#include "config/server_config.h"
+#include "engine/data/npy.h"
+#include "engine/model_builder.h"
+#include "engine/onnx_importer.h"
+#include "server/cli/commands.h"
+#include "server/config_mapping.h"
+
+namespace qs::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "quantserve bench: %s\n", message.c_str());
+  return 1;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * v.size()));
+  return v[i];
+}
+
+// Random inputs with the batch dimension set to `batch`: floats uniform in
+// [0, 1), integers 0 (a valid index for any Gather).
+absl::StatusOr<std::vector<Tensor>> RandomInputs(const std::vector<ValueInfo>& inputs,
+                                                 int64_t batch, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(0.f, 1.f);
+  std::vector<Tensor> out;
+  for (const ValueInfo& in : inputs) {
+    Shape shape = in.shape;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] >= 0) continue;
+      if (d != 0) {
+        return absl::InvalidArgumentError(
+            "input '" + in.name + "' has a dynamic dimension " + std::to_string(d) +
+            " besides the batch; bench can only set the batch dimension");
+      }
+      shape[d] = batch;
+    }
+    Tensor t(in.dtype, shape);
+    if (in.dtype == DataType::kFloat32) {
+      float* p = t.data<float>();
+      for (int64_t i = 0; i < t.num_elements(); ++i) p[i] = uniform(rng);
+    } else {
+      std::memset(t.raw_data(), 0, t.byte_size());
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+// The variant to build, as config structs (so presets and config files go
+// through the same mapping as `serve`).
+absl::StatusOr<ModelConfig> BenchModelConfig(const BenchArgs& args, std::string* variant_name) {
+  ModelConfig mc;
+  mc.name = fs::path(args.model).stem().string();
+  mc.path = fs::absolute(args.model).string();
+  if (!args.config.empty()) {
+    auto config = LoadServerConfig(args.config);
+    if (!config.ok()) return config.status();
+    const VariantConfig* chosen = nullptr;
+    const ModelConfig* owner = nullptr;
+    for (const ModelConfig& m : config->models) {
+      for (const VariantConfig& v : m.variants) {
+        if (v.name != args.variant) continue;
+        // A model of the config on the same file wins over the first match.
+        if (chosen == nullptr || fs::equivalent(m.path, args.model)) {
+          chosen = &v;
+          owner = &m;
+        }
+      }
+    }
+    if (chosen == nullptr) {
+      return absl::NotFoundError("--variant: no model in " + args.config + " has a variant '" +
+                                 args.variant + "'");
+    }
+    mc.variants = {*chosen};
+    if (chosen->quantized() && args.calibration_data.empty()) mc.calibration = owner->calibration;
+    *variant_name = chosen->name;
+  } else if (args.preset == "fp32") {
+    mc.variants = {VariantConfig{"fp32"}};
+    *variant_name = "fp32";
+  } else {  // w8a8: per-channel symmetric 8-bit weights, 8-bit minmax activations
+    VariantConfig v{"w8a8"};
+    v.weights = WeightQuantConfig{};
+    v.activations = ActivationQuantConfig{};
+    mc.variants = {v};
+    *variant_name = "w8a8";
+  }
+  mc.default_variant = *variant_name;
+  if (mc.variants.front().quantized() && !mc.calibration) {
+    if (args.calibration_data.empty()) {
+      return absl::InvalidArgumentError(
+          "--calibration-data: needed for a quantized variant (a .npy of float inputs), or "
+          "'random' to calibrate on random inputs (speed is then representative, accuracy not)");
+    }
+    DatasetConfig calib;
+    calib.format = DatasetConfig::Format::kNpy;
+    calib.inputs = args.calibration_data;
+    calib.scale = 1.0f;  // already model inputs
+    calib.offset = 0.0f;
+    calib.limit = args.calibration_samples;
+    mc.calibration = calib;
+  }
+  return mc;
+}
+
+}  // namespace
+
+int Bench(const BenchArgs& args) {
+  if (args.config.empty() == args.preset.empty()) {
+    return Fail("give exactly one of --config FILE --variant V, or --preset fp32|w8a8");
+  }
+  if (!args.config.empty() && args.variant.empty()) return Fail("--config needs --variant");
+  std::string variant_name;
+  BenchArgs resolved = args;
+  std::string random_calibration;  // a temporary .npy, removed at the end
+  if (args.calibration_data == "random") {
+    auto graph = ImportOnnxFile(args.model);
+    if (!graph.ok()) return Fail(graph.status().ToString());
+    auto compiled = CompiledModel::Compile(*graph);
+    if (!compiled.ok()) return Fail(compiled.status().ToString());
+    if ((*compiled)->inputs().size() != 1) {
+      return Fail("--calibration-data random supports single-input models only");
+    }
+    auto samples = RandomInputs((*compiled)->inputs(), args.calibration_samples, 7);
+    if (!samples.ok()) return Fail(samples.status().ToString());
+    random_calibration = (fs::temp_directory_path() /
+                          ("quantserve_bench_calib_" + std::to_string(getpid()) + ".npy"))
+                             .string();
+    absl::Status written = WriteNpy(random_calibration, samples->front());
+    if (!written.ok()) return Fail(written.ToString());
+    resolved.calibration_data = random_calibration;
+  }
+  auto mc = BenchModelConfig(resolved, &variant_name);
+  if (!mc.ok()) {
+    if (!random_calibration.empty()) fs::remove(random_calibration);
+    return Fail(std::string(mc.status().message()));
+  }
+  ModelSpec spec = ToModelSpec(*mc);
+  spec.compile.intra_op_threads = args.threads;
+  spec.evaluation.reset();
+  if (!args.json) {
+    spec.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  }
+  const auto build_start = Clock::now();
+  auto built = BuildModel(spec);
+  const double build_seconds = std::chrono::duration<double>(Clock::now() - build_start).count();
+  if (!random_calibration.empty()) fs::remove(random_calibration);
+  if (!built.ok()) return Fail(built.status().ToString());
+  const CompiledModel& model = *built->variants.front().model;
+
+  auto inputs = RandomInputs(model.inputs(), args.batch, 1);
+  if (!inputs.ok()) return Fail(inputs.status().ToString());
+  // Warm-up: plans for this shape, oneDNN primitives, OpenMP threads.
+  const auto warm_until = Clock::now() + std::chrono::milliseconds(500);
+  for (int i = 0; i < 3 || Clock::now() < warm_until; ++i) {
+    auto out = model.RunOrdered(*inputs);
+    if (!out.ok()) return Fail(out.status().ToString());
+  }
+  std::vector<double> ms;
+  const auto start = Clock::now();
+  const auto until = start + std::chrono::duration<double>(args.seconds);
+  while (Clock::now() < until || ms.size() < 3) {
+    const auto t0 = Clock::now();
+    auto out = model.RunOrdered(*inputs);
+    if (!out.ok()) return Fail(out.status().ToString());
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  const double throughput = static_cast<double>(ms.size()) * args.batch / wall;
+  double mean = 0;
+  for (double m : ms) mean += m;
+  mean /= static_cast<double>(ms.size());
+
+  if (args.json) {
+    nlohmann::json j;
+    j["model"] = args.model;
+    j["variant"] = variant_name;
+    j["batch"] = args.batch;
+    j["threads"] = args.threads;
+    j["runs"] = ms.size();
+    j["throughput_per_s"] = throughput;
+    j["mean_ms"] = mean;
+    j["p50_ms"] = Percentile(ms, 50);
+    j["p99_ms"] = Percentile(ms, 99);
+    j["weight_bytes"] = built->variants.front().report.weight_bytes;
+    j["build_seconds"] = build_seconds;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s %s: batch %lld, %d thread(s), %zu runs in %.2f s\n", args.model.c_str(),
+                variant_name.c_str(), static_cast<long long>(args.batch), args.threads,
+                ms.size(), wall);
+    std::printf("throughput %.1f samples/s, latency mean %.3f ms, p50 %.3f ms, p99 %.3f ms\n",
+                throughput, mean, Percentile(ms, 50), Percentile(ms, 99));
+  }
+  return 0;
+}
+
+}  // namespace qs::cli

@@ -35,7 +35,8 @@ struct Report {
   double warmup_s = 0, duration_s = 0;
 
   // Results.
-  std::map<std::string, std::map<std::string, CodeCounts>> by_phase;  // phase -> category ->
+  // (phase, category -> codes), in phase order.
+  std::vector<std::pair<std::string, std::map<std::string, CodeCounts>>> by_phase;
   std::map<std::string, CodeCounts> garbage_kinds;
   std::map<std::string, Problem> unexpected;
   std::map<std::string, Problem> bad_answers;

@@ -407,7 +407,7 @@ Report RunSoak(const Options& o, const std::function<void(const std::string&)>& 
     auto m = stats.ByCategory(p);
     int64_t total = 0;
     for (const auto& [name, c] : m) total += c.total();
-    if (total > 0) report.by_phase[PhaseName(p)] = m;
+    if (total > 0) report.by_phase.emplace_back(PhaseName(p), m);
   }
   report.garbage_kinds = stats.ByGarbageKind();
   report.unexpected = stats.Unexpected();

@@ -455,6 +455,18 @@ Report RunSoak(const Options& o, const std::function<void(const std::string&)>& 
                                   " requests with code " + code);
       }
     }
+    // The server's CANCELLED must come from clients that cancelled (an
+    // expired deadline is DEADLINE_EXCEEDED, also in the server's count).
+    int64_t client_cancelled = 0;
+    for (Phase p : {Phase::kWarmup, Phase::kSoak}) {
+      client_cancelled += stats.ByCategory(p)[CategoryName(Category::kCancel)].codes["CANCELLED"];
+    }
+    if (report.server_codes["CANCELLED"] > static_cast<double>(client_cancelled)) {
+      report.failures.push_back("the server counted " +
+                                std::to_string(static_cast<int64_t>(report.server_codes["CANCELLED"])) +
+                                " CANCELLED requests, but clients cancelled only " +
+                                std::to_string(client_cancelled));
+    }
     if (report.server_inflight_after != 0) {
       report.failures.push_back("quantserve_inflight_requests is " +
                                 std::to_string(report.server_inflight_after) +

@@ -51,8 +51,10 @@ std::vector<int> Apportion(const std::vector<double>& mix, int clients) {
 }  // namespace
 
 struct LoadDriver::Tag {
-  Call* call;
-  bool alarm;
+  enum class Kind { kFinish, kCancel, kPace };
+  Call* call;      // kFinish, kCancel
+  Client* client;  // kPace
+  Kind kind;
 };
 
 struct LoadDriver::Client {
@@ -61,6 +63,10 @@ struct LoadDriver::Client {
   int channel = 0;
   int cq = 0;
   Rng rng;
+  // Paced clients start calls at most every options.pace_ms.
+  Clock::time_point last_start;
+  grpc::Alarm pace_alarm;
+  Tag pace_tag{nullptr, this, Tag::Kind::kPace};
 };
 
 struct LoadDriver::Call {
@@ -82,8 +88,8 @@ struct LoadDriver::Call {
   bool alarm_pending = false;
   bool finished = false;
   Clock::time_point start;
-  Tag finish_tag{this, false};
-  Tag alarm_tag{this, true};
+  Tag finish_tag{this, nullptr, Tag::Kind::kFinish};
+  Tag alarm_tag{this, nullptr, Tag::Kind::kCancel};
 };
 
 struct LoadDriver::Stubs {
@@ -150,6 +156,11 @@ bool LoadDriver::WaitIdle(Clock::time_point until) const {
   return true;
 }
 
+int64_t LoadDriver::calls_in_flight() const {
+  std::lock_guard<std::mutex> lock(calls_mu_);
+  return static_cast<int64_t>(calls_.size());
+}
+
 void LoadDriver::CancelAll() {
   std::lock_guard<std::mutex> lock(calls_mu_);
   for (Call* call : calls_) call->ctx.TryCancel();
@@ -163,6 +174,7 @@ void LoadDriver::Issue(Client& client) {
   }
   ++in_flight_;
   call->start = Clock::now();
+  client.last_start = call->start;
   if (client.category == Category::kGarbage) {
     StartGarbage(call, client.rng);
   } else {
@@ -267,7 +279,22 @@ void LoadDriver::OnFinish(Call* call) {
   if (call->alarm_pending) call->alarm->Cancel();  // its event still comes
   // After SIGTERM a refused client stops: the server is going away.
   const bool refused = phase == Phase::kShutdown && r.code == grpc::StatusCode::UNAVAILABLE;
-  if (issuing_ && !refused) Issue(client);
+  if (!issuing_ || refused) return;
+  const auto next = client.last_start + std::chrono::microseconds(
+                                            static_cast<int64_t>(options_.pace_ms * 1000));
+  if (client.category == Category::kNormal || Clock::now() >= next) {
+    Issue(client);
+    return;
+  }
+  // Calls the client abandons (or the server refuses at once) would
+  // otherwise follow each other as fast as the client can make them: an
+  // unbounded flood that measures the machine rather than the server.
+  ++in_flight_;  // the alarm, until its event
+  client.pace_alarm.Set(cqs_[client.cq].get(),
+                        std::chrono::system_clock::now() +
+                            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                next - Clock::now()),
+                        &client.pace_tag);
 }
 
 void LoadDriver::Poll(int cq) {
@@ -275,8 +302,13 @@ void LoadDriver::Poll(int cq) {
   bool ok = false;
   while (cqs_[cq]->Next(&tag, &ok)) {
     Tag* t = static_cast<Tag*>(tag);
+    if (t->kind == Tag::Kind::kPace) {
+      if (issuing_) Issue(*t->client);
+      --in_flight_;
+      continue;
+    }
     Call* call = t->call;
-    if (t->alarm) {
+    if (t->kind == Tag::Kind::kCancel) {
       call->alarm_pending = false;
       if (ok && !call->finished) call->ctx.TryCancel();
     } else {

@@ -35,7 +35,10 @@ class LoadDriver {
   Phase phase() const { return phase_; }
   // True once no call is in flight, false if `until` came first.
   bool WaitIdle(std::chrono::steady_clock::time_point until) const;
+  // Calls in flight, plus clients waiting out their pace.
   int64_t in_flight() const { return in_flight_; }
+  // Calls in flight only.
+  int64_t calls_in_flight() const;
   // TryCancel on every call still in flight (the last resort after WaitIdle).
   void CancelAll();
   // Clients by category, for the report.

@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tiny-deadline-max-ms", o.tiny_deadline_max_ms,
                  "Tiny-deadline clients: deadlines of 0..N ms")->capture_default_str();
+  app.add_option("--pace-ms", o.pace_ms,
+                 "Cancel, tiny-deadline and garbage clients start a call at most every N ms "
+                 "(0: as fast as they can)")->capture_default_str()->check(CLI::Range(0.0, 10000.0));
   app.add_flag("--allow-overload", o.allow_overload,
                "Accept RESOURCE_EXHAUSTED (full batching queue) for valid calls");
   app.add_option("--data-dir", o.data_dir, "Fashion-MNIST IDX files")->capture_default_str();

@@ -85,6 +85,11 @@ struct Options {
   int64_t timeout_ms = 10000;  // deadline of normal / cancel calls
   double cancel_max_ms = 5;    // TryCancel after 0..cancel_max_ms
   double tiny_deadline_max_ms = 2;  // deadlines of 0..this
+  // Cancel, tiny-deadline and garbage clients start a call at most every
+  // pace_ms (normal clients wait for their answers anyway). 0 = no pacing:
+  // those clients then send as fast as the client machine can, a flood
+  // (docs/RELIABILITY.md#soak).
+  double pace_ms = 10;
   bool allow_overload = false;  // RESOURCE_EXHAUSTED is acceptable for valid calls
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   int images = 512;  // test images in the pool (and references per variant)

@@ -49,7 +49,8 @@ struct Report {
   int64_t threads_start = -1, threads_end = -1, fds_start = -1, fds_end = -1;
   bool server_alive = true;
   std::string server_death;  // how it died, with its log tail
-  // From /metrics after the load stopped (empty when not scraped).
+  // From /metrics after the load stopped, counted since the load started
+  // (empty when not scraped).
   std::map<std::string, double> server_codes;
   std::map<std::string, double> server_models;  // model label -> requests
   double server_inflight_after = -1;

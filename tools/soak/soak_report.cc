@@ -111,7 +111,7 @@ nlohmann::json Report::ToJson() const {
                   {"threads", s.threads}, {"fds", s.fds}});
   }
   j["intervals"] = iv;
-  j["rss"] = {{"start_bytes", rss_start}, {"end_bytes", rss_end},
+  j["rss"] = {{"start_bytes", rss_start}, {"end_bytes", rss_end}, {"peak_bytes", rss_peak},
               {"growth_pct", rss_growth_pct}, {"limit_pct", rss_limit_pct}};
   j["threads"] = {{"start", threads_start}, {"end", threads_end}};
   j["fds"] = {{"start", fds_start}, {"end", fds_end}};
@@ -157,10 +157,11 @@ std::string Report::ToText() const {
   for (size_t v = 0; v < variants.size() && v < max_logit_diff.size(); ++v) {
     out << " " << variants[v] << " " << Format("%.2g", max_logit_diff[v]);
   }
-  out << "\nserver RSS: start " << Mb(rss_start) << " (after warm-up), end " << Mb(rss_end)
-      << ", growth " << Format("%+.2f", rss_growth_pct) << " % (limit "
-      << Format("%.1f", rss_limit_pct) << " %); threads " << threads_start << " -> "
-      << threads_end << "; open fds " << fds_start << " -> " << fds_end << "\n";
+  out << "\nserver RSS (median of 1 s samples): first soak interval " << Mb(rss_start)
+      << ", last " << Mb(rss_end) << ", peak " << Mb(rss_peak) << "; growth "
+      << Format("%+.2f", rss_growth_pct) << " % (limit " << Format("%.1f", rss_limit_pct)
+      << " %); threads " << threads_start << " -> " << threads_end << "; open fds " << fds_start
+      << " -> " << fds_end << "\n";
   out << "server alive at the end of the load: " << (server_alive ? "yes" : "NO") << "\n";
   if (!server_death.empty()) out << server_death << "\n";
   if (!server_codes.empty()) {

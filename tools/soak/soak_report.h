@@ -43,7 +43,9 @@ struct Report {
   std::vector<IntervalStats> intervals;
   double p50_ms = 0, p99_ms = 0;  // soak phase, normal OK calls
   std::vector<double> max_logit_diff;  // per variant
-  int64_t rss_start = -1, rss_end = -1;  // bytes, -1 = unknown
+  // Bytes, -1 = unknown: medians of the first and last soak interval's
+  // 1-second samples, and the largest sample of the soak phase.
+  int64_t rss_start = -1, rss_end = -1, rss_peak = -1;
   double rss_growth_pct = 0;
   double rss_limit_pct = 5;
   int64_t threads_start = -1, threads_end = -1, fds_start = -1, fds_end = -1;

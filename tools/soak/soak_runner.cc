@@ -254,6 +254,12 @@ bool Prime(const Workload& w, const std::shared_ptr<grpc::Channel>& channel, int
   return true;
 }
 
+int64_t Median(std::vector<int64_t> v) {
+  if (v.empty()) return -1;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
 }  // namespace
 
 Report RunSoak(const Options& o, const std::function<void(const std::string&)>& progress) {
@@ -320,28 +326,49 @@ Report RunSoak(const Options& o, const std::function<void(const std::string&)>& 
   // Warm-up, then the measured soak, one report per interval.
   const auto load_start = Clock::now();
   driver->Start();
+  // The server is sampled every second; an interval reports the median of
+  // its samples (RSS swings with the large requests in flight at the moment,
+  // e.g. the 12.8 MB too_many_rows garbage, so one sample is noise), and RSS
+  // growth compares the median of the first soak interval with that of the
+  // last.
   bool alive = true;
-  ProcSample start_sample, last_sample;
+  ProcSample start_sample, end_sample;
+  int64_t rss_peak = -1;
   for (Phase phase : {Phase::kWarmup, Phase::kSoak}) {
     driver->SetPhase(phase);
     const double length = phase == Phase::kWarmup ? o.warmup_s : o.duration_s;
     const auto phase_end = Clock::now() + Seconds(length);
+    bool first_interval = true;
     while (alive && Clock::now() < phase_end) {
-      std::this_thread::sleep_until(std::min(phase_end, Clock::now() + Seconds(o.interval_s)));
+      const auto interval_end = std::min(phase_end, Clock::now() + Seconds(o.interval_s));
+      std::vector<int64_t> rss, threads, fds;
+      while (alive && Clock::now() < interval_end) {
+        std::this_thread::sleep_until(std::min(interval_end, Clock::now() + std::chrono::seconds(1)));
+        alive = target.Alive(control);
+        if (!alive) break;
+        const ProcSample p = target.Sample();
+        if (p.rss_bytes >= 0) rss.push_back(p.rss_bytes);
+        if (p.threads >= 0) threads.push_back(p.threads);
+        if (p.fds >= 0) fds.push_back(p.fds);
+        if (phase == Phase::kSoak) rss_peak = std::max(rss_peak, p.rss_bytes);
+      }
       IntervalStats s = stats.TakeInterval();
       s.phase = phase;
       s.t_s = std::chrono::duration<double>(Clock::now() - load_start).count();
-      alive = target.Alive(control);
-      if (alive) last_sample = target.Sample();
-      s.rss_bytes = last_sample.rss_bytes;
-      s.threads = last_sample.threads;
-      s.fds = last_sample.fds;
+      s.rss_bytes = Median(rss);
+      s.threads = Median(threads);
+      s.fds = Median(fds);
       progress(IntervalLine(s));
       report.intervals.push_back(s);
+      if (phase == Phase::kSoak) {
+        const ProcSample sample{s.rss_bytes, s.threads, s.fds};
+        if (first_interval) start_sample = sample;
+        end_sample = sample;
+        first_interval = false;
+      }
     }
-    if (phase == Phase::kWarmup) start_sample = last_sample;
   }
-  const ProcSample end_sample = last_sample;
+  report.rss_peak = rss_peak;
   report.server_alive = alive;
   if (!alive) report.failures.push_back(report.server_death);
 

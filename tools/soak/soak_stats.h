@@ -55,7 +55,7 @@ struct IntervalStats {
   int64_t normal_ok = 0;
   double p50_ms = 0, p99_ms = 0;  // normal calls answered OK
   int64_t unexpected = 0;
-  // Server process, sampled at the interval's end (-1 = unknown).
+  // Server process: medians of the interval's 1-second samples (-1 = unknown).
   int64_t rss_bytes = -1, threads = -1, fds = -1;
 };
 

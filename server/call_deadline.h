@@ -2,6 +2,7 @@
 #pragma once
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/status.h>
 
 #include <chrono>
 
@@ -16,6 +17,21 @@ inline Batcher::Clock::time_point SteadyDeadline(const grpc::ServerContext& ctx)
   const auto deadline = ctx.deadline();
   if (deadline >= now_sys + std::chrono::hours(24)) return now + std::chrono::hours(24);
   return now + std::chrono::duration_cast<Batcher::Clock::duration>(deadline - now_sys);
+}
+
+// gRPC's ServerContext::IsCancelled() is also true once the call's deadline
+// has passed, so a handler that gives up on a "cancelled" call may in fact
+// face an expired deadline. That is DEADLINE_EXCEEDED, as the client sees it,
+// not CANCELLED: the requests metric must tell deadline pressure from
+// clients cancelling (found by the soak, docs/RELIABILITY.md#soak).
+inline grpc::Status ExpiredAsDeadlineExceeded(const grpc::ServerContext& ctx,
+                                              grpc::Status status) {
+  if (status.error_code() == grpc::StatusCode::CANCELLED &&
+      std::chrono::system_clock::now() >= ctx.deadline()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the deadline expired while the request was handled");
+  }
+  return status;
 }
 
 }  // namespace qs

@@ -88,7 +88,7 @@ grpc::Status InferenceServiceImpl::Predict(grpc::ServerContext* ctx,
   ServingGate::Ticket ticket = registry_.gate().TryEnter();
   if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
   RequestMetrics metrics(metrics_);
-  return metrics.Finish(DoPredict(ctx, req, resp, metrics));
+  return metrics.Finish(ExpiredAsDeadlineExceeded(*ctx, DoPredict(ctx, req, resp, metrics)));
 }
 
 grpc::Status InferenceServiceImpl::DoPredict(grpc::ServerContext* ctx,

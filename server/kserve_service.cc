@@ -149,7 +149,7 @@ grpc::Status KServeServiceImpl::ModelInfer(grpc::ServerContext* ctx,
   ServingGate::Ticket ticket = registry_.gate().TryEnter();
   if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
   RequestMetrics metrics(metrics_);
-  return metrics.Finish(DoModelInfer(ctx, req, resp, metrics));
+  return metrics.Finish(ExpiredAsDeadlineExceeded(*ctx, DoModelInfer(ctx, req, resp, metrics)));
 }
 
 grpc::Status KServeServiceImpl::DoModelInfer(grpc::ServerContext* ctx,

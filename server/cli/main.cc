@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "server/cli/commands.h"
+#include "server/malloc_arenas.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"quantserve: loads float ONNX models, quantizes them by a YAML policy "
@@ -91,7 +92,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*bench_cmd) return qs::cli::Bench(bench);
   if (*probe_cmd) return qs::cli::Probe(probe);
-  if (*serve_cmd) return qs::cli::Serve(serve);
+  if (*serve_cmd) {
+    qs::LimitMallocArenas();  // before any thread: see server/malloc_arenas.h
+    return qs::cli::Serve(serve);
+  }
   if (*report_cmd) return qs::cli::Report(report);
   if (*run_cmd) return qs::cli::Run(run);
   if (*export_cmd) return qs::cli::Export(exp);

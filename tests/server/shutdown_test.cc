@@ -2,7 +2,8 @@
 // QuantServer::Shutdown(grace) starts all get their answers, health turns
 // NOT_SERVING at once, new calls are refused with UNAVAILABLE, and Wait()
 // returns. As a subprocess: the real `quantserve serve` exits 0 on SIGTERM,
-// also with a call in flight.
+// also with a call in flight, and under load from many clients with drift
+// mirroring replaying every request in the background.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -13,12 +14,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -26,6 +31,7 @@
 #include <thread>
 
 #include "engine/data/npy.h"
+#include "inference/grpc_predict_v2.grpc.pb.h"
 #include "health.grpc.pb.h"
 #include "quantserve/v1/inference.grpc.pb.h"
 #include "server/quant_server.h"
@@ -44,6 +50,7 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
 const std::string kModels = QS_SOURCE_DIR "/models";
+const std::string kFashionMnist = "/usr/share/datasets/fashion-mnist";
 
 std::chrono::system_clock::time_point In(std::chrono::milliseconds d) {
   return std::chrono::system_clock::now() + d;
@@ -459,6 +466,236 @@ TEST(ShutdownTest, ServeExitsPromptlyWithIdleClientConnected) {
                     "until the deadline cancels everything.";
   }
   EXPECT_LT(took, milliseconds(2000));
+}
+
+// The bundled model as fp32 and w8a8 with drift mirroring on every request:
+// each one is replayed on the other variant by the background worker, so
+// replays are running and queued when SIGTERM comes. `batching` is the
+// model's batching map.
+std::string WriteLoadConfig(const std::string& dir, int grace_ms, const std::string& batching) {
+  const std::string path = dir + "/quantserve.yaml";
+  std::ofstream(path) << "server:\n"
+                         "  grpc_address: 127.0.0.1:8500\n"
+                         "  metrics_address: 127.0.0.1:0\n"
+                         "  shutdown_grace_ms: " << grace_ms << "\n"
+                         "models:\n"
+                         "  - name: fmnist_cnn\n"
+                         "    path: " << kModels << "/fmnist_cnn.onnx\n"
+                         "    default_variant: fp32\n"
+                         "    batching: " << batching << "\n"
+                         "    drift: {sample_rate: 1, mode: mirror, reference: fp32, "
+                         "queue_capacity: 64}\n"
+                         "    calibration:\n"
+                         "      format: idx\n"
+                         "      inputs: " << kFashionMnist << "/train-images-idx3-ubyte.gz\n"
+                         "      limit: 64\n"
+                         "    variants:\n"
+                         "      - name: fp32\n"
+                         "      - name: w8a8\n"
+                         "        weights: {method: linear, bits: 8}\n"
+                         "        activations: {bits: 8, calibration: minmax}\n";
+  return path;
+}
+
+// What one call of the load ended with.
+struct LoadCall {
+  grpc::Status status;
+  Clock::time_point sent, finished;
+  bool answered_right = false;  // OK with [64, 10] finite logits
+};
+
+struct LoadRun {
+  std::vector<LoadCall> calls;
+  Clock::time_point signalled;
+  std::optional<int> exit_status;
+  milliseconds took_to_exit{0};
+  std::string log;
+  bool clients_returned = false;  // within 25 s of the exit
+  int in_flight_at_signal = 0;    // sent before SIGTERM, finished after
+  int in_flight_answered = 0;     // of which OK
+};
+
+// `quantserve serve` on WriteLoadConfig(grace_ms, batching); 16 clients, each
+// on its own connection, keep one 64-row call in flight (Predict and
+// ModelInfer, fp32 and w8a8, a request id each, 20 s deadline) until a call
+// fails. SIGTERM once `answered_before` calls were answered (0: after
+// `load_ms`); then waits for the exit and for every client.
+LoadRun ShutdownUnderLoad(int grace_ms, const std::string& batching, int answered_before,
+                          int load_ms) {
+  LoadRun run;
+  TempDir dir;
+  EXPECT_FALSE(dir.path().empty());
+  ServeProcess serve(WriteLoadConfig(dir.path(), grace_ms, batching), dir.path() + "/serve.log");
+  EXPECT_TRUE(serve.started()) << "cannot run " QUANTSERVE_BIN ": " << serve.spawn_error();
+  const int port = serve.WaitForPort(seconds(60));
+  EXPECT_GT(port, 0) << "no 'gRPC listening on' line; log:\n" << serve.Log();
+  if (port <= 0 || !WaitForServing(NewChannel(port), seconds(60))) {
+    ADD_FAILURE() << "not serving; log:\n" << serve.Log();
+    return run;
+  }
+  // 64 rows per call: the 16 test images four times.
+  const auto images = ReadNpy(kModels + "/fmnist_cnn_first16_input.npy");
+  EXPECT_TRUE(images.ok()) << images.status();
+  if (!images.ok()) return run;
+  std::string rows;
+  for (int i = 0; i < 4; ++i) {
+    rows.append(static_cast<const char*>(images->raw_data()), images->byte_size());
+  }
+  const auto finite_logits = [](const std::string& raw) {
+    if (raw.size() != 64 * 10 * sizeof(float)) return false;
+    std::vector<float> v(64 * 10);
+    std::memcpy(v.data(), raw.data(), raw.size());
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+
+  constexpr int kClients = 16;
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::mutex mu;  // guards run.calls
+  std::vector<std::future<void>> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::async(std::launch::async, [&, c] {
+      auto channel = NewChannel(port);
+      auto v1_stub = v1::InferenceService::NewStub(channel);
+      auto kserve_stub = inference::GRPCInferenceService::NewStub(channel);
+      const std::string variant = c % 2 == 0 ? "fp32" : "w8a8";
+      for (int n = 0; !stop; ++n) {
+        LoadCall call;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(In(seconds(20)));
+        const std::string id = std::to_string(c) + "-" + std::to_string(n);
+        call.sent = Clock::now();
+        if ((c + n) % 2 == 0) {
+          v1::PredictRequest req;
+          req.set_model("fmnist_cnn");
+          req.set_variant(variant);
+          req.set_request_id(id);
+          req.set_raw_output(true);
+          v1::Tensor* t = req.add_inputs();
+          t->set_name("input");
+          t->set_datatype(v1::FP32);
+          for (int64_t d : {64, 1, 28, 28}) t->add_shape(d);
+          t->set_raw_data(rows);
+          v1::PredictResponse resp;
+          call.status = v1_stub->Predict(&ctx, req, &resp);
+          call.answered_right = call.status.ok() && resp.outputs_size() == 1 &&
+                                finite_logits(resp.outputs(0).raw_data());
+        } else {
+          inference::ModelInferRequest req;
+          req.set_model_name("fmnist_cnn");
+          req.set_model_version(variant);
+          req.set_id(id);
+          auto* in = req.add_inputs();
+          in->set_name("input");
+          in->set_datatype("FP32");
+          for (int64_t d : {64, 1, 28, 28}) in->add_shape(d);
+          req.add_raw_input_contents(rows);
+          inference::ModelInferResponse resp;
+          call.status = kserve_stub->ModelInfer(&ctx, req, &resp);
+          call.answered_right = call.status.ok() && resp.raw_output_contents_size() == 1 &&
+                                finite_logits(resp.raw_output_contents(0));
+        }
+        call.finished = Clock::now();
+        const bool ok = call.status.ok();
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          run.calls.push_back(std::move(call));
+        }
+        if (!ok) return;  // refused or cut off: the server is going away
+        ++answered;
+      }
+    }));
+  }
+  const auto load_until = Clock::now() + milliseconds(answered_before > 0 ? 20000 : load_ms);
+  while ((answered_before == 0 || answered < answered_before) && Clock::now() < load_until) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_GE(answered.load(), answered_before) << "too little load before SIGTERM";
+
+  run.signalled = Clock::now();
+  serve.Signal(SIGTERM);
+  run.exit_status = serve.WaitExit(milliseconds(grace_ms + 5000));
+  run.took_to_exit = std::chrono::duration_cast<milliseconds>(Clock::now() - run.signalled);
+  stop = true;
+  run.clients_returned = true;
+  for (auto& client : clients) {  // bounded: the calls' deadline is 20 s
+    run.clients_returned &= client.wait_for(seconds(25)) == std::future_status::ready;
+  }
+  run.log = serve.Log();
+  std::lock_guard<std::mutex> lock(mu);
+  for (const LoadCall& call : run.calls) {
+    if (call.sent < run.signalled && call.finished > run.signalled) {
+      ++run.in_flight_at_signal;
+      run.in_flight_answered += call.status.ok();
+    }
+  }
+  return run;
+}
+
+// Every call of `run` ended OK with a right answer, or with a clean status:
+// UNAVAILABLE or CANCELLED, with a message. Never DEADLINE_EXCEEDED (a call
+// that hung until its deadline) or anything else.
+void ExpectCleanOutcomes(const LoadRun& run) {
+  for (const LoadCall& call : run.calls) {
+    const grpc::StatusCode code = call.status.error_code();
+    if (call.status.ok()) {
+      EXPECT_TRUE(call.answered_right) << "an OK answer without [64, 10] finite logits";
+    } else {
+      EXPECT_TRUE(code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::CANCELLED)
+          << "code " << code << ": " << call.status.error_message();
+      EXPECT_FALSE(call.status.error_message().empty()) << "code " << code << " without a message";
+    }
+  }
+}
+
+// SIGTERM while 16 clients keep 64-row calls in flight on both APIs and both
+// variants (batches of up to 256 rows), and drift mirroring replays every
+// request in the background: the calls accepted are answered, later ones
+// refused with UNAVAILABLE, nothing hangs, and the process exits 0 well
+// within the grace period.
+TEST(ShutdownTest, ServeUnderLoadWithDriftMirroringOnSigterm) {
+  if (!fs::exists(kFashionMnist + "/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed (w8a8 calibration)";
+  }
+  constexpr int kGraceMs = 10000;
+  const LoadRun run = ShutdownUnderLoad(
+      kGraceMs, "{max_batch_size: 256, max_queue_delay_us: 20000, max_queue_rows: 4096}",
+      /*answered_before=*/200, 0);
+  ASSERT_TRUE(run.clients_returned) << "a client call hangs; log:\n" << run.log;
+  ASSERT_TRUE(run.exit_status.has_value())
+      << "still running " << kGraceMs + 5000 << " ms after SIGTERM; log:\n" << run.log;
+  EXPECT_TRUE(WIFEXITED(*run.exit_status) && WEXITSTATUS(*run.exit_status) == 0)
+      << DescribeWaitStatus(*run.exit_status) << "; log:\n" << run.log;
+  EXPECT_LT(run.took_to_exit, milliseconds(kGraceMs / 2)) << "exit took most of the grace period";
+  EXPECT_THAT(run.log, testing::HasSubstr("drift monitoring on"));
+  EXPECT_THAT(run.log, testing::HasSubstr("stopped"));
+  ExpectCleanOutcomes(run);
+  // Calls in flight when the signal came were served while draining (those
+  // sent but not yet accepted by a handler are refused with UNAVAILABLE).
+  EXPECT_GT(run.in_flight_answered, 0) << run.in_flight_at_signal << " in flight at SIGTERM";
+}
+
+// The same load, but every call waits up to a second for its batch to fill
+// and the grace period is 300 ms: the calls still in flight when it runs out
+// are cancelled — with a status, promptly — and the process still exits 0,
+// with the drift worker stopped mid-queue.
+TEST(ShutdownTest, ServeUnderLoadCancelsCleanlyWhenTheGraceRunsOut) {
+  if (!fs::exists(kFashionMnist + "/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed (w8a8 calibration)";
+  }
+  constexpr int kGraceMs = 300;
+  const LoadRun run = ShutdownUnderLoad(
+      kGraceMs, "{max_batch_size: 4096, max_queue_delay_us: 1000000, max_queue_rows: 4096}",
+      /*answered_before=*/0, /*load_ms=*/1500);
+  ASSERT_TRUE(run.clients_returned) << "a client call hangs; log:\n" << run.log;
+  ASSERT_TRUE(run.exit_status.has_value())
+      << "still running " << kGraceMs + 5000 << " ms after SIGTERM; log:\n" << run.log;
+  EXPECT_TRUE(WIFEXITED(*run.exit_status) && WEXITSTATUS(*run.exit_status) == 0)
+      << DescribeWaitStatus(*run.exit_status) << "; log:\n" << run.log;
+  EXPECT_LT(run.took_to_exit, milliseconds(kGraceMs + 2000));
+  EXPECT_THAT(run.log, testing::HasSubstr("grace period over"));
+  ExpectCleanOutcomes(run);
+  EXPECT_GT(run.in_flight_at_signal, 0);
 }
 
 // Calls that reach the server just as Shutdown() starts (after health turned

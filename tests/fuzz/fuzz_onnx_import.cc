@@ -23,8 +23,8 @@ namespace {
 // for a well-formed but huge model (which the limits then refuse).
 qs::CompileOptions FuzzCompileOptions() {
   qs::CompileOptions options;
-  options.limits.max_tensor_bytes = int64_t{16} << 20;
-  options.limits.max_total_bytes = int64_t{64} << 20;
+  options.limits.max_tensor_bytes = int64_t{4} << 20;
+  options.limits.max_total_bytes = int64_t{16} << 20;
   options.max_cached_plans = 2;
   options.intra_op_threads = 1;
   return options;

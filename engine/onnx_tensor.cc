@@ -72,16 +72,19 @@ absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto,
   // Guard the element count against overflow before allocating anything.
   constexpr int64_t kMaxElements = int64_t{1} << 34;
   int64_t count = 1;
+  int64_t nonzero = 1;  // product of the non-zero dims: bounded too, as
+                        // shape inference multiplies dims of empty tensors
   for (int64_t d : proto.dims()) {
     if (d < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": negative dimension ", d));
     }
-    if (d != 0 && count > kMaxElements / d) {
+    if (d != 0 && nonzero > kMaxElements / d) {
       return absl::ResourceExhaustedError(
           absl::StrCat(what, ": dimensions are too large to allocate"));
     }
     count *= d;
+    if (d != 0) nonzero *= d;
     shape.push_back(d);
   }
   if (proto.has_raw_data()) {

@@ -1,5 +1,7 @@
 #include "engine/plan.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "engine/ops/op_registry.h"
 #include "engine/status_macros.h"
@@ -87,6 +89,17 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
     plan->input_slots_.push_back(add_slot(graph.inputs[i].name));
     plan->input_names_.push_back(graph.inputs[i].name);
     types[graph.inputs[i].name] = {graph.inputs[i].dtype, input_shapes[i]};
+    // Shape inference multiplies dims in int64: bound every input first (a
+    // model may declare fixed input dims of any size). A 0 dim does not
+    // excuse the others: [0, 2^40, 2^40] would still overflow a product.
+    long double bytes = DataTypeSize(graph.inputs[i].dtype);
+    for (int64_t d : input_shapes[i]) bytes *= static_cast<long double>(std::max<int64_t>(d, 1));
+    if (bytes > static_cast<long double>(limits.max_tensor_bytes)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "input '", graph.inputs[i].name, "' of shape ", ShapeToString(input_shapes[i]),
+          " would need ", static_cast<double>(bytes), " bytes; the limit is ",
+          limits.max_tensor_bytes));
+    }
   }
   for (const auto& [name, tensor] : graph.initializers) {
     plan->constants_.emplace_back(add_slot(name), tensor);

@@ -113,7 +113,9 @@ absl::StatusOr<Tensor> DecodeTensor(const v1::Tensor& w, const std::string& fiel
         " needs ", count));
   }
   Tensor t(dtype, shape);
-  switch (dtype) {
+  // count == 0: an empty repeated field's data() may be null, and memcpy
+  // from null is undefined even for 0 bytes.
+  switch (count > 0 ? dtype : DataType::kUndefined) {
     case DataType::kFloat32:
       std::memcpy(t.raw_data(), w.float_data().data(), count * sizeof(float));
       break;

@@ -16,7 +16,10 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config
 DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
 # Tests only: promtool and a real Prometheus (drift series read back through
 # its API), python3-yaml for tools/check_deploy.py.
-TEST_PKGS="prometheus python3-yaml"
+# clang builds for tools/sanitize.sh (ASan/UBSan/TSan, libFuzzer): the
+# sanitizer and fuzzer runtimes, omp.h for clang (it links GCC's libgomp, see
+# CMakeLists.txt), and llvm-symbolizer for readable sanitizer stacks.
+TEST_PKGS="prometheus python3-yaml clang libclang-rt-14-dev libomp-dev llvm"
 TRAIN_PKGS="python3-torch python3-onnx python3-numpy"
 RUNTIME_PKGS="libdnnl2 ocl-icd-libopencl1 libgomp1 libgrpc++1.51 libprotobuf32
   libyaml-cpp0.7 libonnx1 libabsl20220623 libprometheus-cpp-core1.0

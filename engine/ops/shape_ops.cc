@@ -2,6 +2,7 @@
 // their input; Transpose and Concat move bytes. All are type-agnostic, so
 // constant folding can run them on int64 shape tensors too.
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/ops/op_registry.h"
@@ -95,6 +96,11 @@ absl::StatusOr<std::vector<TypedShape>> InferReshape(const OpContext& c) {
     if (d < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(c.node.Describe(), ": invalid target dim ", d));
+    }
+    if (d != 0 && known > std::numeric_limits<int64_t>::max() / d) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.node.Describe(), ": target shape dim ", i, " (", d,
+          ") makes the element count overflow"));
     }
     out[i] = d;
     known *= d;

@@ -38,9 +38,13 @@ std::optional<BnParams> ConstantBn(const Graph& graph, const Node& bn) {
 
 // Rewrites `producer` (Conv or Gemm) so its output is already normalized.
 bool FoldInto(Graph& graph, Node& producer, const BnParams& bn) {
+  // Malformed producers (no weights, scalar weights, no channels) are left
+  // alone for shape inference to reject with a proper error.
+  if (!producer.HasInput(1)) return false;
   const Tensor* w = graph.FindInitializer(producer.inputs[1]);
-  if (w == nullptr || w->dtype() != DataType::kFloat32) return false;
+  if (w == nullptr || w->dtype() != DataType::kFloat32 || w->rank() < 1) return false;
   const int64_t channels = static_cast<int64_t>(bn.scale.size());
+  if (channels == 0) return false;
   Tensor new_w = w->Clone();
   float* wd = new_w.data<float>();
   // Channel c of the output and the stride pattern of its weights.

@@ -57,11 +57,11 @@ std::set<StatusCode> ExpectedGarbageCodes(GarbageKind k, bool nan_rejected) {
       // zero rows of output (checked), or refused as invalid.
       return {StatusCode::OK, StatusCode::INVALID_ARGUMENT};
     case GarbageKind::kRandomBytes:
-      // Bytes that are no valid message never reach the handler: gRPC C++
-      // itself fails the call with INTERNAL ("Failed to parse request").
-      // Bytes that happen to parse name no model (NOT_FOUND) or carry a
-      // bad tensor (INVALID_ARGUMENT).
-      return {StatusCode::INTERNAL, StatusCode::NOT_FOUND, StatusCode::INVALID_ARGUMENT};
+      // Bytes that are no valid message never reach the handler; the
+      // server's interceptor answers INVALID_ARGUMENT (gRPC alone would say
+      // INTERNAL). Bytes that happen to parse name no model (NOT_FOUND) or
+      // carry a bad tensor (INVALID_ARGUMENT).
+      return {StatusCode::NOT_FOUND, StatusCode::INVALID_ARGUMENT};
     default:
       return {StatusCode::INVALID_ARGUMENT};
   }

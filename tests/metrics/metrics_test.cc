@@ -226,8 +226,8 @@ TEST_F(MetricsTest, UnbatchedRunsReportComputeWithoutQueueTime) {
 // A call whose deadline expires while the server works on it: gRPC marks it
 // cancelled (ServerContext::IsCancelled), but it is counted as what the
 // client saw, DEADLINE_EXCEEDED, not as a cancellation by the client. Found
-// by the soak (docs/RELIABILITY.md#soak), where a fifth of the expired calls
-// were counted as CANCELLED.
+// by the soak (docs/RELIABILITY.md#soak), where over a third of the expired
+// calls that reached a handler were counted as CANCELLED.
 TEST_F(MetricsTest, ExpiredDeadlinesAreCountedAsDeadlineExceededNotCancelled) {
   // 1024 rows unbatched: the run takes far longer than the 50 ms deadline.
   v1::PredictRequest big = Request("fmnist_unbatched", 16);

@@ -1,20 +1,20 @@
 #include "tools/soak/soak_runner.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <thread>
 
-#include "inference/grpc_predict_v2.grpc.pb.h"
-#include "quantserve/v1/inference.grpc.pb.h"
 #include "tools/soak/load_driver.h"
 #include "tools/soak/metrics_scrape.h"
 #include "tools/soak/server_process.h"
+#include "tools/soak/server_setup.h"
 #include "tools/soak/workload.h"
 
 namespace qs::soak {
@@ -24,234 +24,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-std::chrono::system_clock::time_point In(milliseconds d) {
-  return std::chrono::system_clock::now() + d;
-}
-
 Clock::duration Seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
-// The server being soaked: a child process, or an address.
-class Target {
- public:
-  Target(const Options& o, Report& report) : options_(o), report_(report) {}
-
-  // Starts the child (--serve) and finds its ports; false (with a failure
-  // recorded) when it cannot.
-  bool Start() {
-    if (options_.serve_binary.empty()) {
-      address_ = options_.address;
-      if (!options_.metrics_address.empty()) {
-        const size_t colon = options_.metrics_address.rfind(':');
-        metrics_host_ = options_.metrics_address.substr(0, colon);
-        metrics_port_ = std::stoi(options_.metrics_address.substr(colon + 1));
-      }
-      report_.target = address_;
-      return true;
-    }
-    const std::string log = options_.server_log.empty()
-                                ? "/tmp/quantserve-soak-" + std::to_string(getpid()) + ".log"
-                                : options_.server_log;
-    report_.server_log = log;
-    report_.target = "serve " + options_.serve_binary + " --config " + options_.config;
-    server_ = std::make_unique<ServerProcess>(options_.serve_binary, options_.config,
-                                              options_.set, log);
-    if (!server_->started()) return Fail("cannot start " + options_.serve_binary);
-    if (!server_->WaitForPorts(milliseconds(static_cast<int64_t>(options_.startup_timeout_s * 1000)))) {
-      return Fail("the server never logged its ports; log tail:\n" + server_->LogTail(20));
-    }
-    address_ = "127.0.0.1:" + std::to_string(server_->grpc_port());
-    metrics_host_ = "127.0.0.1";
-    metrics_port_ = server_->metrics_port();
-    return true;
-  }
-
-  bool Fail(const std::string& why) {
-    report_.failures.push_back(why);
-    return false;
-  }
-
-  const std::string& address() const { return address_; }
-  ServerProcess* process() { return server_.get(); }
-
-  // Is the server still there? Records how it died when it is not.
-  bool Alive(const std::shared_ptr<grpc::Channel>& channel) {
-    if (server_) {
-      if (!server_->Exited()) return true;
-      report_.server_death = "the server process died: " +
-                             DescribeWaitStatus(*server_->exit_status()) + "; log tail:\n" +
-                             server_->LogTail(30);
-      return false;
-    }
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(In(milliseconds(2000)));
-      inference::ServerLiveResponse resp;
-      if (inference::GRPCInferenceService::NewStub(channel)
-              ->ServerLive(&ctx, inference::ServerLiveRequest(), &resp)
-              .ok()) {
-        return true;
-      }
-    }
-    report_.server_death = "the server stopped answering ServerLive";
-    return false;
-  }
-
-  ProcSample Sample() {
-    if (server_) return SampleProcess(server_->pid());
-    ProcSample s;
-    if (auto m = Scrape()) {
-      auto rss = SumBy(*m, "process_resident_memory_bytes", "");
-      if (!rss.empty()) s.rss_bytes = static_cast<int64_t>(rss[""]);
-      auto fds = SumBy(*m, "process_open_fds", "");
-      if (!fds.empty()) s.fds = static_cast<int64_t>(fds[""]);
-    }
-    return s;
-  }
-
-  std::optional<std::vector<MetricSample>> Scrape() {
-    if (metrics_port_ <= 0) return std::nullopt;
-    auto body = FetchMetrics(metrics_host_, metrics_port_, milliseconds(5000));
-    if (!body) return std::nullopt;
-    return ParseMetrics(*body);
-  }
-
- private:
-  const Options& options_;
-  Report& report_;
-  std::unique_ptr<ServerProcess> server_;
-  std::string address_;
-  std::string metrics_host_;
-  int metrics_port_ = -1;
-};
-
-bool WaitReady(Target& target, const std::shared_ptr<grpc::Channel>& channel, double timeout_s) {
-  const auto until = Clock::now() + Seconds(timeout_s);
-  auto stub = inference::GRPCInferenceService::NewStub(channel);
-  while (Clock::now() < until) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(In(milliseconds(1000)));
-    inference::ServerReadyResponse resp;
-    if (stub->ServerReady(&ctx, inference::ServerReadyRequest(), &resp).ok() && resp.ready()) {
-      return true;
-    }
-    if (!target.Alive(channel)) return false;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return false;
-}
-
-// The soaked model's input, output and variants, as the server describes them.
-std::optional<ModelInfo> Describe(const Options& o, const std::shared_ptr<grpc::Channel>& channel,
-                                  std::string* error) {
-  auto stub = v1::InferenceService::NewStub(channel);
-  ModelInfo info;
-  info.model = o.model;
-  if (info.model.empty()) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(In(milliseconds(10000)));
-    v1::ListModelsResponse list;
-    grpc::Status s = stub->ListModels(&ctx, v1::ListModelsRequest(), &list);
-    if (!s.ok() || list.models_size() == 0) {
-      *error = "ListModels: " + s.error_message();
-      return std::nullopt;
-    }
-    info.model = list.models(0).name();
-  }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(In(milliseconds(10000)));
-  v1::GetModelMetadataRequest req;
-  req.set_model(info.model);
-  v1::ModelMetadata meta;
-  grpc::Status s = stub->GetModelMetadata(&ctx, req, &meta);
-  if (!s.ok()) {
-    *error = "GetModelMetadata: " + s.error_message();
-    return std::nullopt;
-  }
-  if (meta.inputs_size() != 1 || meta.outputs_size() < 1 || meta.outputs(0).shape_size() != 2 ||
-      meta.inputs(0).datatype() != v1::FP32) {
-    *error = "model " + info.model + ": the soak needs one FP32 image input and [N, classes] logits";
-    return std::nullopt;
-  }
-  info.input_name = meta.inputs(0).name();
-  info.sample_shape.assign(meta.inputs(0).shape().begin() + 1, meta.inputs(0).shape().end());
-  info.output_name = meta.outputs(0).name();
-  info.classes = meta.outputs(0).shape(1);
-  std::vector<std::string> all;
-  for (const auto& v : meta.variants()) all.push_back(v.name());
-  info.variants = o.variants.empty() ? all : o.variants;
-  for (const auto& v : info.variants) {
-    if (std::find(all.begin(), all.end(), v) == all.end()) {
-      *error = "variant '" + v + "' is not served for model " + info.model;
-      return std::nullopt;
-    }
-  }
-  return info;
-}
-
-// Each variant's logits for every pool image, asked 16 images at a time
-// before any load.
-bool TakeReferences(Workload& w, const std::shared_ptr<grpc::Channel>& channel,
-                    std::string* error) {
-  auto stub = v1::InferenceService::NewStub(channel);
-  const int64_t c = w.info().classes;
-  for (int v = 0; v < static_cast<int>(w.info().variants.size()); ++v) {
-    std::vector<float> logits(static_cast<size_t>(w.images() * c));
-    for (int first = 0; first < w.images(); first += 16) {
-      Expectation e{v, first, std::min(16, w.images() - first)};
-      v1::PredictRequest req;
-      w.FillPredict(e, &req);
-      req.set_raw_output(true);
-      v1::PredictResponse resp;
-      grpc::ClientContext ctx;
-      ctx.set_deadline(In(milliseconds(30000)));
-      grpc::Status s = stub->Predict(&ctx, req, &resp);
-      if (!s.ok() || resp.outputs_size() < 1 ||
-          resp.outputs(0).raw_data().size() != static_cast<size_t>(e.rows * c) * sizeof(float)) {
-        *error = "reference answers of " + w.info().variants[v] + ": " + s.error_message();
-        return false;
-      }
-      std::memcpy(logits.data() + first * c, resp.outputs(0).raw_data().data(),
-                  resp.outputs(0).raw_data().size());
-    }
-    w.SetReference(v, std::move(logits));
-  }
-  return true;
-}
-
-// One request of every size 0..rows, alone, per variant: each becomes a
-// batch of exactly that size, so every plan the soak can need is built (and
-// cached) before the RSS baseline instead of trickling in as rare batch
-// sizes first occur.
-bool Prime(const Workload& w, const std::shared_ptr<grpc::Channel>& channel, int rows,
-           std::string* error) {
-  auto stub = v1::InferenceService::NewStub(channel);
-  rows = std::min(rows, w.images());
-  for (int v = 0; v < static_cast<int>(w.info().variants.size()); ++v) {
-    for (int r = 0; r <= rows; ++r) {
-      v1::PredictRequest req;
-      w.FillPredict(Expectation{v, 0, r}, &req);
-      v1::PredictResponse resp;
-      grpc::ClientContext ctx;
-      ctx.set_deadline(In(milliseconds(30000)));
-      grpc::Status s = stub->Predict(&ctx, req, &resp);
-      if (!s.ok() && !(r == 0 && s.error_code() == grpc::StatusCode::INVALID_ARGUMENT)) {
-        *error = "priming " + w.info().variants[v] + " with " + std::to_string(r) +
-                 " rows: " + s.error_message();
-        return false;
-      }
-    }
-  }
-  return true;
 }
 
 int64_t Median(std::vector<int64_t> v) {

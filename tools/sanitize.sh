@@ -158,10 +158,10 @@ case "$mode" in
   fuzz) run_fuzz "$@" ;;
   tsan) run_tsan ;;
   ci)
-    t0=$(now)
+    ci_t0=$(now)
     run_asan
     run_fuzz 60
-    echo "sanitize ci: took $(elapsed "$t0")"
+    echo "sanitize ci: took $(elapsed "$ci_t0")"
     ;;
   *)
     echo "usage: $0 asan | fuzz [SECONDS] | tsan | ci" >&2

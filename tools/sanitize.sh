@@ -4,6 +4,7 @@
 #
 #   tools/sanitize.sh asan           clang ASan+UBSan tree (build-asan, which
 #                                    also holds the fuzzers), every ctest in it
+#                                    but two slow ones (ASAN_CTEST_EXCLUDE)
 #   tools/sanitize.sh fuzz [SECONDS] each fuzz target for SECONDS (default 60)
 #                                    on a copy of its corpus; fails on a crash
 #                                    and prints how to reproduce it
@@ -27,7 +28,8 @@ TSAN_TESTS="batching/batcher_test monitoring/drift_monitor_test
   monitoring/drift_server_test server/shutdown_test"
 
 # Sanitizer runtime options. halt_on_error: the first report fails the test.
-# abort_on_error for ASan so gtest death does not hide it; symbolized stacks.
+# abort_on_error: an ASan report ends the process with SIGABRT (a core and
+# a clear failure for ctest) instead of exit code 1.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tools/sanitizers/lsan.supp:print_suppressions=0}"
@@ -127,7 +129,21 @@ run_tsan() {
   failed=""
   for t in $TSAN_TESTS; do
     t1=$(now)
-    if ! "$TSAN_DIR/tests/$t"; then failed="$failed $t"; fi
+    log="$ROOT/$TSAN_DIR/$(basename "$t").log"
+    # A failure without a TSan report is retried once: under TSan's 5-15x
+    # slowdown, a timing assumption can fail on a loaded machine (seen:
+    # ShutdownTest.ServeFinishesCallInFlightOnSigterm, whose request must
+    # reach its handler within ~150 ms). A TSan report is never retried.
+    if ! "$TSAN_DIR/tests/$t" >"$log" 2>&1; then
+      cat "$log"
+      if grep -q "WARNING: ThreadSanitizer" "$log" || ! "$TSAN_DIR/tests/$t" >"$log" 2>&1; then
+        cat "$log"
+        failed="$failed $t"
+      else
+        echo "sanitize tsan: $t passed on the retry (no TSan report the first time)"
+      fi
+    fi
+    grep -E "^\[  (PASSED|FAILED) " "$log" || true
     echo "sanitize tsan: $t took $(elapsed "$t1")"
   done
   echo "sanitize tsan: took $(elapsed "$t0")"
@@ -144,10 +160,10 @@ case "$mode" in
   fuzz) run_fuzz "$@" ;;
   tsan) run_tsan ;;
   ci)
-    t0=$(now)
+    ci_t0=$(now)
     run_asan
     run_fuzz 60
-    echo "sanitize ci: took $(elapsed "$t0")"
+    echo "sanitize ci: took $(elapsed "$ci_t0")"
     ;;
   *)
     echo "usage: $0 asan | fuzz [SECONDS] | tsan | ci" >&2

@@ -1,5 +1,6 @@
 #include "config/server_config.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -46,6 +47,10 @@ constexpr int64_t kMaxBatchWorkers = 64;
 constexpr int64_t kMaxDriftQueue = 65536;
 constexpr int64_t kMaxWatchConfigMs = 3600000;  // 1 hour
 constexpr int64_t kMaxConnectionAgeMs = 86400000;  // 1 day
+// gRPC's sync server needs a few threads of its own (pollers) to accept
+// calls at all.
+constexpr int64_t kMinConcurrentCalls = 16;
+constexpr int64_t kMaxConcurrentCalls = 65536;
 constexpr int64_t kMaxFeedbackCapacity = int64_t{1} << 20;
 
 // An optional key whose null value (`evaluation:` with nothing under it)
@@ -89,7 +94,8 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                          "shutdown_grace_ms", "access_log", "tls",
                          "max_tensor_elements", "max_batch_rows",
                          "nan_policy", "watch_config_ms", "model_roots",
-                         "data_roots", "max_connection_age_ms"},
+                         "data_roots", "max_connection_age_ms",
+                         "max_concurrent_calls"},
                         "the server section"));
   if (auto a = map.Find("grpc_address")) {
     ASSIGN_OR_RETURN(server->grpc_address,
@@ -119,6 +125,15 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                              &server->watch_config_ms));
   RETURN_IF_ERROR(map.GetInt("max_connection_age_ms", 0, kMaxConnectionAgeMs,
                              &server->max_connection_age_ms));
+  RETURN_IF_ERROR(map.GetInt("max_concurrent_calls", 0, kMaxConcurrentCalls,
+                             &server->max_concurrent_calls));
+  if (server->max_concurrent_calls != 0 &&
+      server->max_concurrent_calls < kMinConcurrentCalls) {
+    return reader.Error(*map.Find("max_concurrent_calls"),
+                        absl::StrCat("must be 0 (automatic) or ", kMinConcurrentCalls,
+                                     "..", kMaxConcurrentCalls, ", got ",
+                                     server->max_concurrent_calls));
+  }
   if (auto r = map.Find("model_roots")) {
     ASSIGN_OR_RETURN(server->model_roots, ReadRoots(reader, *r, base_dir, "model"));
   }
@@ -431,6 +446,15 @@ const char* NanPolicyName(NanPolicy policy) {
       return "allow";
   }
   return "unknown";
+}
+
+int EffectiveMaxConcurrentCalls(const ServerConfig& config, int cores) {
+  if (config.server.max_concurrent_calls > 0) return config.server.max_concurrent_calls;
+  int64_t calls = 64 + 4 * int64_t{std::max(cores, 1)};
+  for (const ModelConfig& m : config.models) {
+    if (m.batching.max_batch_size > 1) calls += m.batching.max_queue_rows;
+  }
+  return static_cast<int>(std::min<int64_t>(calls, kMaxConcurrentCalls));
 }
 
 absl::StatusOr<ServerConfig> ParseServerConfig(

@@ -150,6 +150,11 @@ struct ServerSection {
   // flight get shutdown_grace_ms) so that clients reconnect and spread over
   // replicas added since; 0 = never. 0..86400000 (1 day).
   int64_t max_connection_age_ms = 0;
+  // Calls the gRPC server handles at once (each holds a thread, including
+  // calls waiting in a batching queue); calls beyond it fail at once with
+  // RESOURCE_EXHAUSTED instead of growing threads and memory without bound
+  // under a flood. 0 = automatic: EffectiveMaxConcurrentCalls(). 16..65536.
+  int max_concurrent_calls = 0;
   // When non-empty, every model file (`models[].path`) must lie inside one
   // of `model_roots`, and every dataset file inside one of `data_roots`,
   // after resolving symlinks. Existing directories, absolute (relative ones
@@ -158,6 +163,12 @@ struct ServerSection {
   std::vector<std::string> data_roots;
   bool operator==(const ServerSection&) const = default;
 };
+
+struct ServerConfig;
+// server.max_concurrent_calls, or when it is 0: 64 + 4 per core, plus, for
+// every batched model, its max_queue_rows (every queued row may be its own
+// call, which must not be refused before the queue itself is full).
+int EffectiveMaxConcurrentCalls(const ServerConfig& config, int cores);
 
 struct ServerConfig {
   std::string source;  // the file (or name) the config came from

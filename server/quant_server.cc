@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <spdlog/spdlog.h>
 
@@ -84,6 +85,14 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                static_cast<int>(config.server.shutdown_grace_ms));
   }
+  // Bounds the sync server's threads (one per call in progress): beyond it,
+  // new calls get RESOURCE_EXHAUSTED at once. Unbounded, a flood of calls
+  // that clients abandon grew to thousands of threads (docs/RELIABILITY.md).
+  server->max_concurrent_calls_ = EffectiveMaxConcurrentCalls(
+      config, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  grpc::ResourceQuota quota("quantserve-calls");
+  quota.SetMaxThreads(server->max_concurrent_calls_);
+  builder.SetResourceQuota(quota);
   if (config.server.worker_threads > 0) {
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                                 config.server.worker_threads);

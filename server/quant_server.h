@@ -26,6 +26,8 @@ class QuantServer {
   ~QuantServer();
 
   int grpc_port() const { return port_; }
+  // The bound on calls in progress (server.max_concurrent_calls resolved).
+  int max_concurrent_calls() const { return max_concurrent_calls_; }
   // The bound Prometheus port (metrics_address with port 0 picks a free
   // one); 0 when metrics_address is empty.
   int metrics_port() const { return metrics_->port(); }
@@ -63,6 +65,7 @@ class QuantServer {
   std::unique_ptr<KServeServiceImpl> kserve_service_;  // inference.GRPCInferenceService
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  int max_concurrent_calls_ = 0;
   std::mutex reload_mu_;  // one LoadModels/Reload at a time; guards config_.models
   std::mutex shutdown_mu_;
   bool shut_down_ = false;  // guarded by shutdown_mu_

@@ -60,7 +60,9 @@ int Serve(const ServeArgs& args) {
     return 1;
   }
   const std::string address = WithPort(config->server.grpc_address, (*server)->grpc_port());
-  spdlog::info("gRPC listening on {} (health: NOT_SERVING while models load)", address);
+  spdlog::info("gRPC listening on {} (health: NOT_SERVING while models load; at most {} calls "
+               "at once)",
+               address, (*server)->max_concurrent_calls());
   if ((*server)->metrics_port() > 0) {
     spdlog::info("Prometheus metrics on http://{}/metrics",
                  WithPort(config->server.metrics_address, (*server)->metrics_port()));

@@ -432,7 +432,8 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
                 "grpc_address, metrics_address, worker_threads, "
                 "intra_op_threads, max_message_bytes, shutdown_grace_ms, "
                 "access_log, tls, max_tensor_elements, max_batch_rows, "
-                "nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms)"));
+                "nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms, "
+                "max_concurrent_calls)"));
   EXPECT_THAT(Error(Model({"    evalution: {}"})),
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "
@@ -518,6 +519,12 @@ TEST_F(ServerConfigTest, OutOfRangeNumbers) {
   EXPECT_THAT(Error(Lines({"server: {worker_threads: 1025}", "models: []"})),
               HasSubstr("test.yaml:1:26: server.worker_threads: value 1025 is "
                         "out of range (allowed: 0..1024)"));
+  EXPECT_THAT(Error(Lines({"server: {max_concurrent_calls: 15}", "models: []"})),
+              HasSubstr("test.yaml:1:32: server.max_concurrent_calls: must be 0 (automatic) "
+                        "or 16..65536, got 15"));
+  EXPECT_THAT(Error(Lines({"server: {max_concurrent_calls: 65537}", "models: []"})),
+              HasSubstr("server.max_concurrent_calls: value 65537 is out of range "
+                        "(allowed: 0..65536)"));
   EXPECT_THAT(Error(Lines({"server: {intra_op_threads: -1}", "models: []"})),
               HasSubstr("server.intra_op_threads: value -1 is out of range "
                         "(allowed: 0..1024)"));

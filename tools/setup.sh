@@ -2,7 +2,10 @@
 # The two Quick-start commands of the README, on a fresh Debian 12 machine:
 #   tools/setup.sh serve   install what is missing, build, serve the bundled
 #                          model with config/quantserve.yaml
-#   tools/setup.sh test    install what is missing, build, run every test
+#   tools/setup.sh test    install what is missing, build, run every test,
+#                          then the ASan+UBSan tree's tests and a 30 s run of
+#                          each fuzzer (tools/sanitize.sh ci; skip that stage
+#                          with QS_SANITIZERS=0 for a quick local run)
 # Extra arguments after `serve` go to `quantserve serve` (e.g. --grpc-port 0).
 set -eu
 cd "$(dirname "$0")/.."
@@ -17,8 +20,10 @@ case "$mode" in
   test)
     tools/install_deps.sh
     tools/build.sh
-    cd "${BUILD_DIR:-build}"
-    exec ctest --output-on-failure --timeout 600 -j "$(nproc)"
+    (cd "${BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 -j "$(nproc)")
+    if [ "${QS_SANITIZERS:-1}" != 0 ]; then
+      exec tools/sanitize.sh ci
+    fi
     ;;
   *)
     echo "usage: $0 serve [quantserve serve flags] | test" >&2

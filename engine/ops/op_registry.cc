@@ -11,7 +11,7 @@ extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
     kGlobalAveragePoolOp, kIdentityOp, kLeakyReluOp, kMatMulOp, kMaxPoolOp,
     kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
     kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp;
-extern const OpDef kGatherOp, kReduceSumOp;
+extern const OpDef kGatherOp, kReduceSumOp, kQEmbeddingOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -23,7 +23,7 @@ const std::vector<const OpDef*>& AllOps() {
       &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
       &kSubOp,       &kTanhOp,        &kTransposeOp,          &kQuantizeLinearOp,
       &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp,
-      &kGatherOp,    &kReduceSumOp};
+      &kGatherOp,    &kReduceSumOp,   &kQEmbeddingOp};
   return ops;
 }
 }  // namespace

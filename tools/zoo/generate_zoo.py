@@ -14,7 +14,7 @@ Models (see docs/MODELS.md):
     resnet18, mobilenet_v2  torchvision architectures, random weights (seeded),
                             input "input" [N,3,224,224], output "logits" [N,1000]
     dlrm                    DLRM-style recommender: 13 dense features -> bottom
-                            MLP; 8 embedding tables (100 to 100,000 rows, dim 16),
+                            MLP; 8 embedding tables (100 to 50,000 rows, dim 64),
                             3 lookups per table summed (EmbeddingBag mode=sum
                             with fixed-size bags); concat interaction; top MLP;
                             sigmoid. Inputs "dense" [N,13] f32, "sparse" [N,8,3] i64
@@ -36,6 +36,7 @@ The CNNs and DLRM take a few seconds each; mlp and logreg train for --epochs
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import struct
@@ -53,8 +54,8 @@ SEED = 0
 OPSET = 13
 FMNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
-DLRM_TABLE_ROWS = [100000, 50000, 50000, 20000, 10000, 5000, 1000, 100]
-DLRM_DIM = 16
+DLRM_TABLE_ROWS = [50000, 20000, 20000, 10000, 5000, 2000, 1000, 100]
+DLRM_DIM = 64
 DLRM_DENSE = 13
 DLRM_BAG = 3
 
@@ -88,15 +89,15 @@ def load_fmnist(prefix):
 class Dlrm(nn.Module):
     def __init__(self):
         super().__init__()
-        self.bottom = nn.Sequential(nn.Linear(DLRM_DENSE, 64), nn.ReLU(),
-                                    nn.Linear(64, DLRM_DIM), nn.ReLU())
+        self.bottom = nn.Sequential(nn.Linear(DLRM_DENSE, 128), nn.ReLU(),
+                                    nn.Linear(128, DLRM_DIM), nn.ReLU())
         self.tables = nn.ModuleList(
             nn.EmbeddingBag(rows, DLRM_DIM, mode="sum") for rows in DLRM_TABLE_ROWS)
         for t in self.tables:  # DLRM's initialisation: U(-1/sqrt(rows), 1/sqrt(rows))
             bound = 1.0 / np.sqrt(t.num_embeddings)
             nn.init.uniform_(t.weight, -bound, bound)
         width = DLRM_DIM * (len(DLRM_TABLE_ROWS) + 1)
-        self.top = nn.Sequential(nn.Linear(width, 64), nn.ReLU(), nn.Linear(64, 1))
+        self.top = nn.Sequential(nn.Linear(width, 128), nn.ReLU(), nn.Linear(128, 1))
 
     def pooled(self, sparse, as_bag):
         # sparse [N, tables, bag]: table t looks up sparse[:, t, :] and sums.
@@ -108,6 +109,26 @@ class Dlrm(nn.Module):
     def forward(self, dense, sparse, as_bag=False):
         z = torch.cat([self.bottom(dense)] + self.pooled(sparse, as_bag), dim=1)
         return torch.sigmoid(self.top(z))
+
+
+def set_batchnorm_statistics(model, rng):
+    """Gives a random-weight CNN the BatchNorm statistics of real data flow.
+
+    With torchvision's initialisation and the default running statistics
+    (mean 0, var 1) activations shrink layer after layer (MobileNetV2's
+    logits end near 1e-9), which would make every comparison vacuous. One
+    forward pass in training mode over random images sets each BatchNorm's
+    running mean/var to what it actually sees, so every layer's output is
+    normalised as in a trained network; weights are not changed.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the passes below
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(rng.standard_normal((8, 3, 224, 224)).astype(np.float32)))
+    model.eval()
 
 
 def mlp():
@@ -166,7 +187,8 @@ def export(name, model, inputs, output_name, out_dir, extra_meta):
     meta = {"model": f"{name}.onnx", "inputs": meta_inputs,
             "output": {"name": output_name, "shape": ["batch"] + list(expected.shape[1:]),
                        "file": f"{name}_output.npy"},
-            "opset": OPSET, "seed": SEED, "torch_version": torch.__version__,
+            "opset": OPSET, "seed": SEED, "generator_sha256": script_hash(),
+            "torch_version": torch.__version__,
             "torchvision_version": torchvision.__version__}
     meta.update(extra_meta)
     with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
@@ -175,13 +197,31 @@ def export(name, model, inputs, output_name, out_dir, extra_meta):
     print(f"{name}: wrote {path} ({os.path.getsize(path)} bytes)", flush=True)
 
 
+def script_hash():
+    with open(os.path.abspath(__file__), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def up_to_date(name, out_dir):
+    """True if NAME's files exist and were written by this very script."""
+    try:
+        with open(os.path.join(out_dir, f"{name}.json")) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return False
+    files = [meta["model"], meta["output"]["file"]] + [i["file"] for i in meta["inputs"]]
+    return (meta.get("generator_sha256") == script_hash() and
+            all(os.path.exists(os.path.join(out_dir, f)) for f in files))
+
+
 def make(name, out_dir, epochs):
     seed_everything()
     rng = np.random.RandomState(SEED)
     if name in ("resnet18", "mobilenet_v2"):
         model = getattr(torchvision.models, name)(weights=None)
+        set_batchnorm_statistics(model, rng)
         x = rng.standard_normal((4, 3, 224, 224)).astype(np.float32)
-        export(name, model, [("input", x)], "logits", out_dir, {"weights": "random"})
+        export(name, model, [("input", x)], "logits", out_dir, {"weights": "random, BatchNorm statistics from one pass over 8 random images"})
     elif name == "dlrm":
         model = Dlrm().eval()
         dense = rng.standard_normal((8, DLRM_DENSE)).astype(np.float32)
@@ -217,17 +257,22 @@ def main():
     ap.add_argument("--models", default="resnet18,mobilenet_v2,dlrm",
                     help=f"comma-separated subset of {','.join(ALL)}")
     ap.add_argument("--epochs", type=int, default=2, help="training epochs for mlp/logreg")
+    ap.add_argument("--skip-existing", action="store_true",
+                    help="keep a model whose files this same script version already wrote")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    # A partial model set is never left behind: each model's files are
-    # written to a temporary directory and renamed into place when complete.
+    # Each model's files are written to a temporary directory and renamed
+    # into place (the .json last), so an interrupted run is redone next time.
     for name in [m for m in args.models.split(",") if m]:
+        if args.skip_existing and up_to_date(name, args.out):
+            print(f"{name}: up to date", flush=True)
+            continue
         t0 = time.time()
         tmp = os.path.join(args.out, f".{name}.tmp")
         os.makedirs(tmp, exist_ok=True)
         make(name, tmp, args.epochs)
-        for f in sorted(os.listdir(tmp), key=lambda f: f.endswith(".onnx")):
-            os.replace(os.path.join(tmp, f), os.path.join(args.out, f))  # .onnx last
+        for f in sorted(os.listdir(tmp), key=lambda f: f.endswith(".json")):
+            os.replace(os.path.join(tmp, f), os.path.join(args.out, f))  # .json last
         os.rmdir(tmp)
         print(f"{name}: {time.time() - t0:.1f}s", flush=True)
     return 0

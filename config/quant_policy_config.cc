@@ -455,6 +455,21 @@ absl::StatusOr<LayerOverrideConfig> ReadLayer(const YamlReader& reader,
   return layer;
 }
 
+absl::StatusOr<EmbeddingQuantConfig> ReadEmbeddings(const YamlReader& reader,
+                                                    const Value& v) {
+  ASSIGN_OR_RETURN(MapReader map,
+                   MapReader::Create(reader, v, {"bits"}, "embedding settings"));
+  EmbeddingQuantConfig e;
+  if (std::optional<Value> b = map.Find("bits")) {
+    ASSIGN_OR_RETURN(int64_t bits, reader.ReadInt(*b, 4, 8));
+    if (bits != 4 && bits != 8) {
+      return reader.Error(*b, absl::StrCat("embedding bits must be 8 or 4, not ", bits));
+    }
+    e.bits = static_cast<int>(bits);
+  }
+  return e;
+}
+
 absl::Status RequireQuantized(const YamlReader& reader, const Value& v,
                               const VariantConfig& variant,
                               absl::string_view key) {
@@ -471,7 +486,7 @@ absl::StatusOr<VariantConfig> ParseVariant(const YamlReader& reader,
   ASSIGN_OR_RETURN(MapReader map,
                    MapReader::Create(reader, v,
                                      {"name", "weights", "activations",
-                                      "optimize", "layers", "auto"},
+                                      "optimize", "layers", "auto", "embeddings"},
                                      "a variant"));
   VariantConfig variant;
   ASSIGN_OR_RETURN(Value name, map.Require("name"));
@@ -499,6 +514,9 @@ absl::StatusOr<VariantConfig> ParseVariant(const YamlReader& reader,
     }
   }
 
+  if (std::optional<Value> e = map.Find("embeddings")) {
+    ASSIGN_OR_RETURN(variant.embeddings, ReadEmbeddings(reader, *e));
+  }
   if (std::optional<Value> o = map.Find("optimize")) {
     RETURN_IF_ERROR(RequireQuantized(reader, *o, variant, "optimize"));
     ASSIGN_OR_RETURN(variant.optimize, ReadOptimize(reader, *o));

@@ -80,6 +80,14 @@ struct AutoBitsConfig {
 };
 
 // "linear", "log2", "kmeans", "sign".
+// Row-wise quantization of embedding tables (YAML `embeddings: {bits: 8|4}`):
+// every Gather of a constant float matrix reads it from a table stored with
+// `bits` per value plus an fp16 scale and offset per row.
+struct EmbeddingQuantConfig {
+  int bits = 8;  // 8 or 4
+  bool operator==(const EmbeddingQuantConfig&) const = default;
+};
+
 const char* WeightMethodConfigName(WeightMethodConfig method);
 // "minmax", "percentile", "mse", "kl".
 const char* CalibrationConfigName(CalibrationConfig calibration);

@@ -219,7 +219,7 @@ absl::StatusOr<DriftConfig> ParseDrift(const YamlReader& reader, const Value& v,
     std::vector<absl::string_view> unquantized;
     const VariantConfig* named = nullptr;
     for (const VariantConfig& variant : variants) {
-      if (!variant.quantized()) unquantized.push_back(variant.name);
+      if (variant.unquantized()) unquantized.push_back(variant.name);
       if (variant.name == drift.reference) named = &variant;
     }
     const std::string choices =
@@ -229,14 +229,14 @@ absl::StatusOr<DriftConfig> ParseDrift(const YamlReader& reader, const Value& v,
       return reader.Error(*r, absl::StrCat("\"", drift.reference,
                                            "\" names no variant of this model (", choices, ")"));
     }
-    if (named->quantized()) {
+    if (!named->unquantized()) {
       return reader.Error(*r, absl::StrCat("variant \"", drift.reference,
                                            "\" is quantized; the drift reference must be an "
                                            "unquantized variant (", choices, ")"));
     }
   } else if (drift.sample_rate > 0) {
     bool has_reference = false;
-    for (const VariantConfig& variant : variants) has_reference |= !variant.quantized();
+    for (const VariantConfig& variant : variants) has_reference |= variant.unquantized();
     if (!has_reference) {
       ASSIGN_OR_RETURN(Value rate, map.Require("sample_rate"));
       return reader.Error(rate, "drift needs an unquantized variant to compare with, and this "

@@ -52,6 +52,9 @@ struct VariantConfig {
   // Per-layer weight bit widths chosen by search. Implies `weights` (whose
   // `bits` then holds the largest candidate).
   std::optional<AutoBitsConfig> auto_bits = std::nullopt;
+  // Row-wise embedding-table quantization; may be the variant's only key
+  // (then every layer stays fp32 and no calibration set is needed).
+  std::optional<EmbeddingQuantConfig> embeddings = std::nullopt;
   // "<file>:<line>:<col>: models[0].variants[2]" ("" for the implicit fp32
   // variant of a model without `variants`).
   std::string location = {};
@@ -60,6 +63,9 @@ struct VariantConfig {
     return weights.has_value() || activations.has_value() ||
            auto_bits.has_value();
   }
+  // Neither its layers nor its embedding tables are quantized: a valid
+  // drift/accuracy reference.
+  bool unquantized() const { return !quantized() && !embeddings.has_value(); }
   bool operator==(const VariantConfig&) const = default;
 };
 

@@ -12,6 +12,7 @@
 #include "engine/quant/auto_bits.h"
 #include "engine/quant/calibrator.h"
 #include "engine/quant/layer_selector.h"
+#include "engine/quant/quantize_embeddings.h"
 #include "engine/status_macros.h"
 
 namespace qs {
@@ -43,9 +44,40 @@ void Progress(const ModelSpec& spec, const std::string& step, Clock::time_point 
   }
 }
 
+// Fills a report's per-layer primitive names from the compiled model.
+void RecordKernels(const CompiledModel& model, VariantReport& report) {
+  for (const auto& layer : model.Layers()) {
+    for (auto& r : report.layers) {
+      if (r.name != layer.node) continue;
+      r.impl = layer.kernel.impl;
+      r.src_dt = layer.kernel.src_dt;
+      r.wei_dt = layer.kernel.wei_dt;
+      r.dst_dt = layer.kernel.dst_dt;
+    }
+  }
+}
+
+// A variant that quantizes only embedding tables: no calibration needed.
+absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildEmbeddingsOnly(
+    const ModelSpec& spec, const VariantSpec& v, SharedState& shared, VariantReport& report) {
+  const auto start = Clock::now();
+  const quant::EmbeddingPolicy policy = v.policy->embeddings.value_or(quant::EmbeddingPolicy{});
+  quant::QuantizedGraph q{shared.fp32->graph(), {}, shared.fp32->weight_bytes()};
+  RETURN_IF_ERROR(quant::QuantizeEmbeddings(q, policy));
+  ASSIGN_OR_RETURN(std::unique_ptr<CompiledModel> model, CompiledModel::Compile(q.graph, spec.compile));
+  Progress(spec, absl::StrCat("variant '", v.name, "' quantize embeddings + compile"), start);
+  report.weight_bits = q.layers.empty() ? 32 : policy.bits;
+  report.activation_bits = 32;
+  report.method = "rowwise";
+  report.weight_bytes = q.weight_bytes;
+  report.layers = q.layers;
+  return std::shared_ptr<const CompiledModel>(std::move(model));
+}
+
 absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
     const ModelSpec& spec, const VariantSpec& v, SharedState& shared, VariantReport& report) {
   auto start = Clock::now();
+  if (!v.policy->quantize_layers) return BuildEmbeddingsOnly(spec, v, shared, report);
   if (!shared.calibration) {
     if (!spec.calibration) {
       return absl::FailedPreconditionError("a quantized variant needs a calibration set");
@@ -75,6 +107,7 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
     ASSIGN_OR_RETURN(quant::QuantizedGraph q, quant::QuantizeGraph(graph, layer_plans,
                                                                    *shared.calibration,
                                                                    policy.optimize));
+    if (policy.embeddings) RETURN_IF_ERROR(quant::QuantizeEmbeddings(q, *policy.embeddings));
     ASSIGN_OR_RETURN(std::unique_ptr<CompiledModel> m, CompiledModel::Compile(q.graph, spec.compile));
     return std::make_pair(std::move(q), std::move(m));
   };
@@ -127,15 +160,7 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
   report.method = quant::WeightMethodName(policy.weights.method);
   report.weight_bytes = q.weight_bytes;
   report.layers = q.layers;
-  for (const auto& layer : model->Layers()) {
-    for (auto& r : report.layers) {
-      if (r.name != layer.node) continue;
-      r.impl = layer.kernel.impl;
-      r.src_dt = layer.kernel.src_dt;
-      r.wei_dt = layer.kernel.wei_dt;
-      r.dst_dt = layer.kernel.dst_dt;
-    }
-  }
+  RecordKernels(*model, report);
   return std::shared_ptr<const CompiledModel>(std::move(model));
 }
 

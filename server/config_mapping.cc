@@ -59,8 +59,10 @@ quant::OptimizePolicy ToOptimizePolicy(const OptimizeConfig& o) {
 }
 
 std::optional<quant::QuantPolicy> ToPolicy(const VariantConfig& v) {
-  if (!v.quantized()) return std::nullopt;
+  if (!v.quantized() && !v.embeddings) return std::nullopt;
   quant::QuantPolicy p;
+  p.quantize_layers = v.quantized();
+  if (v.embeddings) p.embeddings = quant::EmbeddingPolicy{v.embeddings->bits};
   if (v.weights) p.weights = ToWeightSpec(*v.weights);
   if (v.activations) p.activations = ToActivationPolicy(*v.activations);
   if (v.optimize) p.optimize = ToOptimizePolicy(*v.optimize);

@@ -131,7 +131,7 @@ absl::Status QuantServer::SetUpMonitoring(const ModelConfig& mc, ServedModel& se
   // The reference: as configured, or the first unquantized variant.
   std::string reference = drift.reference;
   for (size_t i = 0; reference.empty() && i < mc.variants.size(); ++i) {
-    if (!mc.variants[i].quantized()) reference = mc.variants[i].name;
+    if (mc.variants[i].unquantized()) reference = mc.variants[i].name;
   }
   monitoring.drift_reference = served.IndexOf(reference);
   monitoring.drift = drift.sample_rate > 0 && monitoring.drift_reference >= 0;

@@ -11,6 +11,7 @@ extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
     kGlobalAveragePoolOp, kIdentityOp, kLeakyReluOp, kMatMulOp, kMaxPoolOp,
     kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
     kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp;
+extern const OpDef kGatherOp, kReduceSumOp, kQEmbeddingOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -21,7 +22,8 @@ const std::vector<const OpDef*>& AllOps() {
       &kLeakyReluOp, &kMatMulOp,      &kMaxPoolOp,            &kMulOp,
       &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
       &kSubOp,       &kTanhOp,        &kTransposeOp,          &kQuantizeLinearOp,
-      &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp};
+      &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp,
+      &kGatherOp,    &kReduceSumOp,   &kQEmbeddingOp};
   return ops;
 }
 }  // namespace

@@ -48,12 +48,21 @@ struct AutoBits {
   std::vector<int> candidate_bits = {2, 4, 8};
 };
 
+// Row-wise quantization of embedding tables (quant/quantize_embeddings.h).
+struct EmbeddingPolicy {
+  int bits = 8;  // 8 or 4
+};
+
 struct QuantPolicy {
   WeightQuantSpec weights;  // max_abs_code is set by the engine from the CPU
   ActivationPolicy activations;
   std::optional<OptimizePolicy> optimize;
   std::vector<LayerOverride> layers;
   std::optional<AutoBits> auto_bits;
+  std::optional<EmbeddingPolicy> embeddings;
+  // false: only `embeddings` applies; every layer stays fp32 and the variant
+  // needs no calibration set.
+  bool quantize_layers = true;
 };
 
 // What one quantizable layer gets after defaults and overrides.

@@ -247,7 +247,7 @@ TEST_F(QuantPolicyConfigTest, EnumNames) {
 TEST_F(QuantPolicyConfigTest, UnknownKeysAtEveryLevelListTheAllowedOnes) {
   EXPECT_EQ(VariantError({"        weight: {bits: 4}"}),
             "test.yaml:7:9: models[0].variants[0].weight: unknown key "
-            "(allowed: name, weights, activations, optimize, layers, auto); "
+            "(allowed: name, weights, activations, optimize, layers, auto, embeddings); "
             "did you mean \"weights\"?");
   EXPECT_EQ(VariantError({"        weights: {bit: 4}"}),
             "test.yaml:7:19: models[0].variants[0].weights.bit: unknown key "
@@ -1037,6 +1037,58 @@ TEST_F(QuantPolicyConfigTest, TruncatedAndCorruptedPoliciesNeverCrash) {
     }
     check(text);
   }
+}
+
+}  // namespace
+}  // namespace qs
+
+namespace qs {
+namespace {
+
+// ---------------------------------------------------------------------------
+// embeddings (row-wise embedding-table quantization)
+
+class EmbeddingsConfigTest : public QuantPolicyConfigTest {};
+
+TEST_F(EmbeddingsConfigTest, AloneItIsNotALayerQuantizedVariant) {
+  const VariantConfig v = ParseVariant({"        embeddings: {bits: 4}"});
+  ASSERT_TRUE(v.embeddings.has_value());
+  EXPECT_EQ(v.embeddings->bits, 4);
+  EXPECT_FALSE(v.quantized());     // layers stay fp32, no weights/activations
+  EXPECT_FALSE(v.unquantized());   // but it is no fp32 reference either
+  EXPECT_FALSE(v.weights.has_value());
+  EXPECT_EQ(ParseVariant({"        embeddings: {}"}).embeddings->bits, 8);
+}
+
+TEST_F(EmbeddingsConfigTest, CombinesWithLayerQuantization) {
+  const VariantConfig v =
+      ParseVariant({"        weights: {bits: 8}", "        embeddings: {bits: 8}"});
+  EXPECT_TRUE(v.quantized());
+  ASSERT_TRUE(v.embeddings.has_value());
+  EXPECT_EQ(v.embeddings->bits, 8);
+}
+
+TEST_F(EmbeddingsConfigTest, BitsMustBe8Or4AndKeysAreChecked) {
+  EXPECT_THAT(VariantError({"        embeddings: {bits: 6}"}),
+              HasSubstr("models[0].variants[0].embeddings.bits: embedding bits must be 8 or 4"));
+  EXPECT_THAT(VariantError({"        embeddings: {bits: 2}"}),
+              HasSubstr("out of range (allowed: 4..8)"));
+  EXPECT_THAT(VariantError({"        embeddings: {bitz: 4}"}),
+              HasSubstr("models[0].variants[0].embeddings"));
+}
+
+TEST_F(EmbeddingsConfigTest, AnEmbeddingsVariantIsNotADriftReference) {
+  const std::string yaml = Lines({
+      "models:",
+      "  - name: m",
+      "    path: model.onnx",
+      "    drift: {sample_rate: 0.1, reference: e4}",
+      "    variants:",
+      "      - name: fp32",
+      "      - name: e4",
+      "        embeddings: {bits: 4}",
+  });
+  EXPECT_THAT(Error(yaml), HasSubstr("\"e4\" is quantized"));
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
-// Element-wise activations on oneDNN eltwise: Relu, LeakyRelu, Clip,
-// Sigmoid, Tanh. (Relu/LeakyRelu/Clip after Conv/Gemm/MatMul are usually
-// fused away by passes/fuse_activation.cc.)
+// Element-wise float ops on oneDNN eltwise: Relu, LeakyRelu, Clip, Sigmoid,
+// Tanh, Sqrt, Pow (constant scalar exponent); Erf, which oneDNN lacks, is a
+// plain loop. (Relu/LeakyRelu/Clip after Conv/Gemm/MatMul are usually fused
+// away by passes/fuse_activation.cc; so are the Erf of GELU and the Sqrt/Pow
+// of LayerNorm by passes/fuse_gelu.cc and passes/fuse_layer_norm.cc.)
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +24,17 @@ absl::StatusOr<EltwiseParams> GetEltwiseParams(const Node& node,
   }
   if (op == "Sigmoid") return EltwiseParams{dnnl::algorithm::eltwise_logistic, 0.f, 0.f};
   if (op == "Tanh") return EltwiseParams{dnnl::algorithm::eltwise_tanh, 0.f, 0.f};
+  if (op == "Sqrt") return EltwiseParams{dnnl::algorithm::eltwise_sqrt, 0.f, 0.f};
+  if (op == "Pow") {  // x^p = 1 · x^p on eltwise_pow
+    const Tensor* p = consts.size() > 1 ? consts[1] : nullptr;
+    if (p == nullptr || p->num_elements() != 1) {
+      return absl::UnimplementedError(
+          absl::StrCat(node.Describe(), ": the exponent must be a constant scalar"));
+    }
+    const float e = static_cast<float>(p->ScalarAsDouble());
+    if (e == 2.f) return EltwiseParams{dnnl::algorithm::eltwise_square, 0.f, 0.f};
+    return EltwiseParams{dnnl::algorithm::eltwise_pow, 1.f, e};
+  }
   if (op == "Clip") {
     float lo = std::numeric_limits<float>::lowest();
     float hi = std::numeric_limits<float>::max();
@@ -87,6 +101,22 @@ class EltwiseKernel : public Kernel {
   DnnlStep step_;
 };
 
+class ErfKernel : public Kernel {
+ public:
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext&) const override {
+    out[0] = Tensor(DataType::kFloat32, in[0].shape());
+    const float* x = in[0].data<float>();
+    float* y = out[0].data<float>();
+    for (int64_t i = 0; i < in[0].num_elements(); ++i) y[i] = std::erf(x[i]);
+    return absl::OkStatus();
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Kernel>> BuildErf(const OpContext&) {
+  return std::unique_ptr<Kernel>(new ErfKernel());
+}
+
 }  // namespace
 
 extern const OpDef kReluOp = {"Relu", 6, {}, InferSameShape, EltwiseKernel::Build};
@@ -94,5 +124,8 @@ extern const OpDef kLeakyReluOp = {"LeakyRelu", 6, {}, InferSameShape, EltwiseKe
 extern const OpDef kClipOp = {"Clip", 6, {1, 2}, InferSameShape, EltwiseKernel::Build};
 extern const OpDef kSigmoidOp = {"Sigmoid", 6, {}, InferSameShape, EltwiseKernel::Build};
 extern const OpDef kTanhOp = {"Tanh", 6, {}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kSqrtOp = {"Sqrt", 6, {}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kPowOp = {"Pow", 7, {1}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kErfOp = {"Erf", 9, {}, InferSameShape, BuildErf};
 
 }  // namespace qs

@@ -10,7 +10,10 @@ extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
     kConcatOp, kConvOp, kDivOp, kDropoutOp, kFlattenOp, kGemmOp,
     kGlobalAveragePoolOp, kIdentityOp, kLeakyReluOp, kMatMulOp, kMaxPoolOp,
     kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
-    kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp;
+    kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp,
+    kShapeOp, kConstantOfShapeOp, kUnsqueezeOp, kSqueezeOp, kSliceOp, kCastOp, kEqualOp,
+    kLessOp, kGreaterOp, kWhereOp, kExpandOp, kReduceMeanOp, kReduceMaxOp, kReduceMinOp,
+    kSqrtOp, kPowOp, kErfOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -21,7 +24,11 @@ const std::vector<const OpDef*>& AllOps() {
       &kLeakyReluOp, &kMatMulOp,      &kMaxPoolOp,            &kMulOp,
       &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
       &kSubOp,       &kTanhOp,        &kTransposeOp,          &kQuantizeLinearOp,
-      &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp};
+      &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp,
+      // Shape plumbing and transformer ops.
+      &kShapeOp, &kConstantOfShapeOp, &kUnsqueezeOp, &kSqueezeOp, &kSliceOp, &kCastOp,
+      &kEqualOp, &kLessOp, &kGreaterOp, &kWhereOp, &kExpandOp, &kReduceMeanOp,
+      &kReduceMaxOp, &kReduceMinOp, &kSqrtOp, &kPowOp, &kErfOp};
   return ops;
 }
 }  // namespace

@@ -10,10 +10,12 @@ extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
     kConcatOp, kConvOp, kDivOp, kDropoutOp, kFlattenOp, kGemmOp,
     kGlobalAveragePoolOp, kIdentityOp, kLeakyReluOp, kMatMulOp, kMaxPoolOp,
     kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
-    kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp,
-    kShapeOp, kConstantOfShapeOp, kUnsqueezeOp, kSqueezeOp, kSliceOp, kCastOp, kEqualOp,
-    kLessOp, kGreaterOp, kWhereOp, kExpandOp, kReduceMeanOp, kReduceMaxOp, kReduceMinOp,
-    kSqrtOp, kPowOp, kErfOp;
+    kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp;
+extern const OpDef kGatherOp;
+// Shape plumbing and transformer ops.
+extern const OpDef kShapeOp, kConstantOfShapeOp, kUnsqueezeOp, kSqueezeOp, kSliceOp, kCastOp,
+    kEqualOp, kLessOp, kGreaterOp, kWhereOp, kExpandOp, kReduceMeanOp, kReduceMaxOp,
+    kReduceMinOp, kSqrtOp, kPowOp, kErfOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -25,6 +27,7 @@ const std::vector<const OpDef*>& AllOps() {
       &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
       &kSubOp,       &kTanhOp,        &kTransposeOp,          &kQuantizeLinearOp,
       &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp,
+      &kGatherOp,
       // Shape plumbing and transformer ops.
       &kShapeOp, &kConstantOfShapeOp, &kUnsqueezeOp, &kSqueezeOp, &kSliceOp, &kCastOp,
       &kEqualOp, &kLessOp, &kGreaterOp, &kWhereOp, &kExpandOp, &kReduceMeanOp,

@@ -19,7 +19,9 @@ DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
 # clang builds for tools/sanitize.sh (ASan/UBSan/TSan, libFuzzer): the
 # sanitizer and fuzzer runtimes, omp.h for clang (it links GCC's libgomp, see
 # CMakeLists.txt), and llvm-symbolizer for readable sanitizer stacks.
-TEST_PKGS="prometheus python3-yaml clang libclang-rt-14-dev libomp-dev llvm"
+# python3-torch: the BERT encoder test generates its 44 MB model in the
+# build tree (tools/zoo/bert_encoder.py) instead of committing it.
+TEST_PKGS="prometheus python3-yaml clang libclang-rt-14-dev libomp-dev llvm python3-torch python3-numpy"
 TRAIN_PKGS="python3-torch python3-onnx python3-numpy"
 RUNTIME_PKGS="libdnnl2 ocl-icd-libopencl1 libgomp1 libgrpc++1.51 libprotobuf32
   libyaml-cpp0.7 libonnx1 libabsl20220623 libprometheus-cpp-core1.0

@@ -1,25 +1,12 @@
 // Cast between float32, float64, int64, int32, int8, uint8 and bool.
 #include "absl/strings/str_cat.h"
 #include "engine/onnx_tensor.h"
+#include "engine/ops/element_copy.h"
 #include "engine/ops/op_registry.h"
 #include "engine/status_macros.h"
 
 namespace qs {
 namespace {
-
-template <typename Fn>
-bool WithNumericType(DataType t, Fn&& fn) {
-  switch (t) {
-    case DataType::kFloat32: fn(float{}); return true;
-    case DataType::kFloat64: fn(double{}); return true;
-    case DataType::kInt64: fn(int64_t{}); return true;
-    case DataType::kInt32: fn(int32_t{}); return true;
-    case DataType::kInt8: fn(int8_t{}); return true;
-    case DataType::kUint8: fn(uint8_t{}); return true;
-    case DataType::kBool: fn(bool{}); return true;
-    default: return false;
-  }
-}
 
 absl::StatusOr<DataType> TargetType(const OpContext& c) {
   const int64_t to = c.node.GetInt("to", 0);

@@ -7,7 +7,9 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/ops/broadcast.h"
 #include "engine/ops/dnnl_util.h"
+#include "engine/ops/element_copy.h"
 #include "engine/ops/eltwise_params.h"
 #include "engine/ops/op_registry.h"
 #include "engine/status_macros.h"
@@ -117,6 +119,69 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildErf(const OpContext&) {
   return std::unique_ptr<Kernel>(new ErfKernel());
 }
 
+// Pow with a run-time or non-scalar exponent, or integer operands: a
+// broadcast loop in double precision. (The usual x^2 / x^0.5 with a
+// constant scalar exponent runs on oneDNN eltwise.)
+bool IsPowType(DataType t) {
+  return t == DataType::kFloat32 || t == DataType::kFloat64 || t == DataType::kInt64 ||
+         t == DataType::kInt32;
+}
+
+absl::StatusOr<std::vector<TypedShape>> InferPow(const OpContext& c) {
+  if (!IsPowType(c.in_dtypes[0]) || !IsPowType(c.in_dtypes[1])) {
+    return absl::UnimplementedError(absl::StrCat(
+        c.node.Describe(), ": Pow supports float32, float64, int32 and int64 operands"));
+  }
+  auto out = BroadcastShapes(c.in_shapes[0], c.in_shapes[1]);
+  if (!out.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(c.node.Describe(), ": ", out.status().message()));
+  }
+  return std::vector<TypedShape>{{c.in_dtypes[0], *out}};
+}
+
+class PowKernel : public Kernel {
+ public:
+  explicit PowKernel(Shape out) : out_(std::move(out)) {}
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext&) const override {
+    out[0] = Tensor(in[0].dtype(), out_);
+    const size_t rank = out_.size();
+    const std::array<std::vector<int64_t>, 2> strides = {BroadcastStrides(in[0].shape(), rank),
+                                                         BroadcastStrides(in[1].shape(), rank)};
+    WithNumericType(in[0].dtype(), [&](auto xt) {
+      using X = decltype(xt);
+      WithNumericType(in[1].dtype(), [&](auto yt) {
+        using Y = decltype(yt);
+        const X* x = in[0].data<X>();
+        const Y* y = in[1].data<Y>();
+        X* dst = out[0].data<X>();
+        ForEachBroadcast(out_, strides, [&](int64_t n, const std::array<int64_t, 2>& off) {
+          dst[n] = static_cast<X>(std::pow(static_cast<double>(x[off[0]]),
+                                           static_cast<double>(y[off[1]])));
+        });
+      });
+    });
+    return absl::OkStatus();
+  }
+
+ private:
+  Shape out_;
+};
+
+bool IsScalarFloatPow(const OpContext& c) {
+  return c.in_dtypes[0] == DataType::kFloat32 && c.constant(1) != nullptr &&
+         c.constant(1)->num_elements() == 1;
+}
+
+absl::StatusOr<std::vector<TypedShape>> InferPowOp(const OpContext& c) {
+  return IsScalarFloatPow(c) ? InferSameShape(c) : InferPow(c);
+}
+
+absl::StatusOr<std::unique_ptr<Kernel>> BuildPow(const OpContext& c) {
+  if (IsScalarFloatPow(c)) return EltwiseKernel::Build(c);
+  return std::unique_ptr<Kernel>(new PowKernel(c.out_shapes[0]));
+}
+
 }  // namespace
 
 extern const OpDef kReluOp = {"Relu", 6, {}, InferSameShape, EltwiseKernel::Build};
@@ -125,7 +190,7 @@ extern const OpDef kClipOp = {"Clip", 6, {1, 2}, InferSameShape, EltwiseKernel::
 extern const OpDef kSigmoidOp = {"Sigmoid", 6, {}, InferSameShape, EltwiseKernel::Build};
 extern const OpDef kTanhOp = {"Tanh", 6, {}, InferSameShape, EltwiseKernel::Build};
 extern const OpDef kSqrtOp = {"Sqrt", 6, {}, InferSameShape, EltwiseKernel::Build};
-extern const OpDef kPowOp = {"Pow", 7, {1}, InferSameShape, EltwiseKernel::Build};
+extern const OpDef kPowOp = {"Pow", 7, {}, InferPowOp, BuildPow};
 extern const OpDef kErfOp = {"Erf", 9, {}, InferSameShape, BuildErf};
 
 }  // namespace qs

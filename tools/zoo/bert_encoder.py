@@ -192,11 +192,18 @@ def main():
     parser.add_argument("--tiny", action="store_true", help="write the small twin")
     parser.add_argument("--opset", type=int, default=14, choices=(13, 14))
     parser.add_argument("--seq", type=int, help="sequence length (fixed)")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="do nothing when the metadata file already exists "
+                             "(the build's model fixture)")
     args = parser.parse_args()
 
     cfg = dict(TINY if args.tiny else FULL)
     if args.seq:
         cfg["seq"] = args.seq
+    base = os.path.join(args.out, cfg["name"])
+    if args.if_missing and os.path.exists(base + ".json"):
+        print(f"{base}.json exists; not regenerating")
+        return 0
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
     model = BertEncoder(cfg)
@@ -207,7 +214,6 @@ def main():
     names = ["input_ids", "token_type_ids", "attention_mask"]
 
     os.makedirs(args.out, exist_ok=True)
-    base = os.path.join(args.out, cfg["name"])
     with torch.no_grad():
         output = model(*inputs)
         torch.onnx.export(
@@ -221,6 +227,7 @@ def main():
     meta = dict(cfg, opset=args.opset, seed=SEED, torch=torch.__version__,
                 inputs=names, outputs=["last_hidden_state"],
                 dynamic_axes={"batch": 0}, layer_norm_eps=1e-12)
+    # The metadata file is written last: its presence means a complete set.
     with open(base + ".json", "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True)
         f.write("\n")

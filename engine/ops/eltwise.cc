@@ -26,6 +26,11 @@ absl::StatusOr<EltwiseParams> GetEltwiseParams(const Node& node,
   }
   if (op == "Sigmoid") return EltwiseParams{dnnl::algorithm::eltwise_logistic, 0.f, 0.f};
   if (op == "Tanh") return EltwiseParams{dnnl::algorithm::eltwise_tanh, 0.f, 0.f};
+  if (op == "Gelu") {
+    const bool tanh = node.GetString("approximate", "none") == "tanh";
+    return EltwiseParams{tanh ? dnnl::algorithm::eltwise_gelu_tanh
+                              : dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f};
+  }
   if (op == "Sqrt") return EltwiseParams{dnnl::algorithm::eltwise_sqrt, 0.f, 0.f};
   if (op == "Pow") {  // x^p = 1 · x^p on eltwise_pow
     const Tensor* p = consts.size() > 1 ? consts[1] : nullptr;
@@ -192,5 +197,8 @@ extern const OpDef kTanhOp = {"Tanh", 6, {}, InferSameShape, EltwiseKernel::Buil
 extern const OpDef kSqrtOp = {"Sqrt", 6, {}, InferSameShape, EltwiseKernel::Build};
 extern const OpDef kPowOp = {"Pow", 7, {}, InferPowOp, BuildPow};
 extern const OpDef kErfOp = {"Erf", 9, {}, InferSameShape, BuildErf};
+// ONNX added Gelu at opset 20 (beyond kMaxOpset): imported models cannot use
+// it yet; passes/fuse_gelu.cc creates it where no producer takes a post-op.
+extern const OpDef kGeluOp = {"Gelu", 20, {}, InferSameShape, EltwiseKernel::Build};
 
 }  // namespace qs

@@ -15,7 +15,7 @@ extern const OpDef kGatherOp;
 // Shape plumbing and transformer ops.
 extern const OpDef kShapeOp, kConstantOfShapeOp, kUnsqueezeOp, kSqueezeOp, kSliceOp, kCastOp,
     kEqualOp, kLessOp, kGreaterOp, kWhereOp, kExpandOp, kReduceMeanOp, kReduceMaxOp,
-    kReduceMinOp, kSqrtOp, kPowOp, kErfOp;
+    kReduceMinOp, kSqrtOp, kPowOp, kErfOp, kGeluOp, kLayerNormalizationOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -31,7 +31,8 @@ const std::vector<const OpDef*>& AllOps() {
       // Shape plumbing and transformer ops.
       &kShapeOp, &kConstantOfShapeOp, &kUnsqueezeOp, &kSqueezeOp, &kSliceOp, &kCastOp,
       &kEqualOp, &kLessOp, &kGreaterOp, &kWhereOp, &kExpandOp, &kReduceMeanOp,
-      &kReduceMaxOp, &kReduceMinOp, &kSqrtOp, &kPowOp, &kErfOp};
+      &kReduceMaxOp, &kReduceMinOp, &kSqrtOp, &kPowOp, &kErfOp, &kGeluOp,
+      &kLayerNormalizationOp};
   return ops;
 }
 }  // namespace

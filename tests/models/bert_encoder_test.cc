@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "engine/compiled_model.h"
@@ -143,6 +144,37 @@ TEST(BertEncoderTest, MaskedTokensDoNotChangeOtherPositions) {
   EXPECT_GT(first15(run(ids, mask), run(changed, mask)), 1e-3);
   mask.data<int64_t>()[15] = 0;
   EXPECT_LT(first15(run(ids, mask), run(changed, mask)), 1e-6);
+}
+
+std::map<std::string, int> OpCounts(const CompiledModel& model) {
+  std::map<std::string, int> counts;
+  for (const auto& n : model.graph().nodes) ++counts[n.op_type];
+  return counts;
+}
+
+TEST(BertEncoderTest, TinyGraphIsFused) {
+  auto model = Load(kTiny);
+  ASSERT_NE(model, nullptr);
+  auto ops = OpCounts(*model);
+  // 1 embedding LayerNorm + 2 per layer; no decomposed pieces remain.
+  EXPECT_EQ(ops["LayerNormalization"], 5);
+  for (const char* gone : {"ReduceMean", "Pow", "Sqrt", "Erf", "Gelu"}) {
+    EXPECT_EQ(ops[gone], 0) << gone;
+  }
+  EXPECT_EQ(ops["Div"], 2);  // the attention scores' 1/√d_head
+  // 6 Linear layers per layer, each one MatMul with its bias; the 2 FFN
+  // up-projections carry GELU as a post-op.
+  int linear = 0, gelu = 0;
+  for (const auto& n : model->graph().nodes) {
+    if (n.op_type != "MatMul" || n.inputs.size() != 3) continue;
+    ++linear;
+    for (const auto& a : n.fused_activations) gelu += a.kind == FusedActivation::Kind::kGeluErf;
+  }
+  EXPECT_EQ(linear, 12);
+  EXPECT_EQ(gelu, 2);
+  // What is left: 2 attention MatMuls per layer, residual and mask Adds.
+  EXPECT_EQ(ops["MatMul"], 12 + 4);
+  EXPECT_EQ(ops["Softmax"], 2);
 }
 
 TEST(BertEncoderTest, FullMatchesTorch) { ExpectMatchesTorch(kFull, /*optimize=*/true); }

@@ -29,6 +29,9 @@ Writes into --out (created if missing):
   <name>_token_type_ids.npy   int64
   <name>_attention_mask.npy   int64 (each row: 1s then a random amount of 0 padding)
   <name>_output.npy           float32 torch outputs for those inputs
+  <name>_calib_<input>.npy    more random inputs (--calib-samples rows), for
+                              calibrating quantized variants apart from the
+                              samples they are tested on
   <name>.json                 metadata (config, input/output names, opset, seed)
 
 Usage (Debian's interpreter, which sees python3-torch):
@@ -52,9 +55,11 @@ from torch import nn
 SEED = 0
 
 FULL = dict(name="bert_encoder", layers=4, d_model=256, heads=4, ffn=1024,
-            vocab=30522, max_positions=512, type_vocab=2, seq=128, samples=4)
+            vocab=30522, max_positions=512, type_vocab=2, seq=128, samples=4,
+            calib_samples=32)
 TINY = dict(name="bert_tiny", layers=2, d_model=64, heads=2, ffn=128,
-            vocab=1000, max_positions=32, type_vocab=2, seq=16, samples=3)
+            vocab=1000, max_positions=32, type_vocab=2, seq=16, samples=3,
+            calib_samples=16)
 
 
 class LayerNorm(nn.Module):
@@ -170,8 +175,8 @@ def init_weights(model):
             nn.init.normal_(m.bias, std=0.1)
 
 
-def sample_inputs(cfg, gen):
-    n, s = cfg["samples"], cfg["seq"]
+def sample_inputs(cfg, gen, n):
+    s = cfg["seq"]
     input_ids = torch.randint(0, cfg["vocab"], (n, s), generator=gen)
     token_type_ids = torch.zeros(n, s, dtype=torch.int64)
     attention_mask = torch.ones(n, s, dtype=torch.int64)
@@ -210,7 +215,8 @@ def main():
     init_weights(model)
     model.eval()
     gen = torch.Generator().manual_seed(SEED + 1)
-    inputs = sample_inputs(cfg, gen)
+    inputs = sample_inputs(cfg, gen, cfg["samples"])
+    calibration = sample_inputs(cfg, gen, cfg["calib_samples"])
     names = ["input_ids", "token_type_ids", "attention_mask"]
 
     os.makedirs(args.out, exist_ok=True)
@@ -221,8 +227,9 @@ def main():
             input_names=names, output_names=["last_hidden_state"],
             dynamic_axes={n: {0: "batch"} for n in names + ["last_hidden_state"]},
             do_constant_folding=True)
-    for name, tensor in zip(names, inputs):
+    for name, tensor, calib in zip(names, inputs, calibration):
         np.save(f"{base}_{name}.npy", tensor.numpy())
+        np.save(f"{base}_calib_{name}.npy", calib.numpy())
     np.save(base + "_output.npy", output.numpy().astype(np.float32))
     meta = dict(cfg, opset=args.opset, seed=SEED, torch=torch.__version__,
                 inputs=names, outputs=["last_hidden_state"],

@@ -263,8 +263,23 @@ absl::StatusOr<DatasetConfig> ParseDataset(const YamlReader& reader,
                                      : DatasetConfig::Format::kIdx;
   }
   ASSIGN_OR_RETURN(Value inputs, map.Require("inputs"));
-  ASSIGN_OR_RETURN(dataset.inputs, ReadPath(reader, inputs, base_dir));
-  RETURN_IF_ERROR(CheckUnderRoots(reader, inputs, dataset.inputs, roots, "data"));
+  if (inputs.node.IsMap()) {
+    if (dataset.format != DatasetConfig::Format::kNpy) {
+      return reader.Error(inputs, "a map of model inputs to files needs format: npy");
+    }
+    if (inputs.node.size() == 0) return reader.Error(inputs, "no input files given");
+    for (const auto& entry : inputs.node) {
+      const std::string name = entry.first.as<std::string>();
+      const Value file{entry.second, config_internal::ChildPath(inputs.path, name),
+                       config_internal::BestMark(entry.second, entry.first.Mark())};
+      ASSIGN_OR_RETURN(std::string path, ReadPath(reader, file, base_dir));
+      RETURN_IF_ERROR(CheckUnderRoots(reader, file, path, roots, "data"));
+      dataset.named_inputs.emplace_back(name, path);
+    }
+  } else {
+    ASSIGN_OR_RETURN(dataset.inputs, ReadPath(reader, inputs, base_dir));
+    RETURN_IF_ERROR(CheckUnderRoots(reader, inputs, dataset.inputs, roots, "data"));
+  }
   std::optional<Value> labels = map.Find("labels");
   if (labels_required && !labels.has_value()) {
     ASSIGN_OR_RETURN(labels, map.Require("labels"));
@@ -333,7 +348,9 @@ absl::Status CheckCalibration(const YamlReader& reader, const Value& model_v,
     }
     return absl::OkStatus();
   }
-  if (!model.evaluation.has_value()) return absl::OkStatus();
+  if (!model.evaluation.has_value() || model.calibration->inputs.empty()) {
+    return absl::OkStatus();
+  }
   const std::string& calibration = model.calibration->inputs;
   const std::string& evaluation = model.evaluation->inputs;
   std::error_code ec;

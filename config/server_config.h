@@ -26,6 +26,10 @@ struct DatasetConfig {
   Format format = Format::kIdx;
   std::string inputs;  // absolute path (relative ones resolve against the
                        // config file's directory); not checked for existence
+  // Multi-input models (npy only): `inputs: {input name: path, ...}`, one
+  // file per model input, used as stored (no scale/offset); `inputs` is then
+  // empty.
+  std::vector<std::pair<std::string, std::string>> named_inputs;
   std::string labels;  // absolute path; required for evaluation, optional for
                        // calibration ("" when absent)
   float scale = 1.0f / 255.0f;  // float_input = raw * scale + offset

@@ -20,9 +20,9 @@ using AttributeValue =
                  std::vector<float>, std::vector<std::string>, Tensor>;
 
 // An activation fused into the producing Conv/Gemm/MatMul; executed as a
-// oneDNN eltwise post-op.
+// oneDNN eltwise post-op. kGeluErf is the exact GELU x·Φ(x) (passes/fuse_gelu.cc).
 struct FusedActivation {
-  enum class Kind { kRelu, kLeakyRelu, kClip };
+  enum class Kind { kRelu, kLeakyRelu, kClip, kGeluErf };
   Kind kind = Kind::kRelu;
   float alpha = 0.f;  // LeakyRelu slope, Clip min
   float beta = 0.f;   // Clip max

@@ -1,6 +1,7 @@
 #include "engine/plan.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "engine/ops/op_registry.h"
@@ -9,11 +10,48 @@
 namespace qs {
 namespace {
 
+// Values known when a plan is built: initializers, plus outputs of nodes
+// evaluated at build time (shape computations for this plan's shapes).
+struct KnownValues {
+  const Graph& graph;
+  std::unordered_map<std::string, Tensor> folded;
+
+  const Tensor* Find(const std::string& name) const {
+    auto it = folded.find(name);
+    return it != folded.end() ? &it->second : graph.FindInitializer(name);
+  }
+};
+
+// Outputs of build-time evaluated nodes larger than this stay run-time steps.
+constexpr int64_t kMaxFoldedBytes = int64_t{1} << 20;
+
+// Whether `node` is evaluated while the plan is built: a shape-only op, or
+// a node whose inputs are all known and at least one of them was itself
+// computed at build time (all-initializer nodes are the FoldConstants
+// pass's business), with small outputs.
+bool FoldAtBuild(const OpDef& def, const Node& node, const KnownValues& known,
+                 const std::vector<TypedShape>& out_types) {
+  bool any_folded = def.shape_only;
+  for (const auto& in : node.inputs) {
+    if (in.empty()) continue;
+    if (known.Find(in) == nullptr && !def.shape_only) return false;
+    any_folded |= known.folded.count(in) > 0;
+  }
+  if (!any_folded) return false;
+  for (const auto& t : out_types) {
+    if (NumElements(t.shape) * static_cast<int64_t>(DataTypeSize(t.dtype)) > kMaxFoldedBytes) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Infers shapes for `node` and builds its kernel.
 absl::StatusOr<std::unique_ptr<Kernel>> BuildNode(
-    const Node& node, const Graph& graph,
+    const Node& node, const KnownValues& known,
     const std::unordered_map<std::string, TypedShape>& types, const dnnl::engine& engine,
     WeightCache& weights, std::vector<TypedShape>& out_types) {
+  const Graph& graph = known.graph;
   const OpDef* def = FindOp(node.op_type);
   if (def == nullptr) {
     return absl::UnimplementedError(absl::StrCat(node.Describe(), ": unsupported op"));
@@ -31,7 +69,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildNode(
     const TypedShape& t = types.at(in);
     ctx.in_shapes.push_back(t.shape);
     ctx.in_dtypes.push_back(t.dtype);
-    ctx.constants.push_back(graph.FindInitializer(in));
+    ctx.constants.push_back(known.Find(in));
   }
   if (ctx.in_shapes.empty() || node.inputs[0].empty()) {
     return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": has no input"));
@@ -56,6 +94,22 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildNode(
     return absl::InvalidArgumentError(
         absl::StrCat("oneDNN rejected ", node.Describe(), ": ", e.what()));
   }
+}
+
+// Runs a kernel, turning oneDNN and allocation failures into a status
+// naming the node.
+absl::Status RunGuarded(const Kernel& kernel, const Node& node, std::span<const Tensor> in,
+                        std::span<Tensor> out, RunContext& ctx) {
+  absl::Status st;
+  try {
+    st = kernel.Run(in, out, ctx);
+  } catch (const dnnl::error& e) {
+    st = absl::InternalError(absl::StrCat("oneDNN failed: ", e.what()));
+  } catch (const std::bad_alloc&) {
+    st = absl::ResourceExhaustedError("out of memory");
+  }
+  if (st.ok()) return st;
+  return absl::Status(st.code(), absl::StrCat(node.Describe(), ": ", st.message()));
 }
 
 absl::Status CheckSize(const std::string& value, const Node& node, const TypedShape& t,
@@ -107,12 +161,32 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
     types[name] = {tensor.dtype(), tensor.shape()};
   }
   long double total = 0;
+  KnownValues known{graph, {}};
+  std::optional<RunContext> fold_ctx;
   for (const Node& node : graph.nodes) {
     Step step;
     step.node = &node;
     std::vector<TypedShape> out_types;
     ASSIGN_OR_RETURN(step.kernel,
-                     BuildNode(node, graph, types, engine, weights, out_types));
+                     BuildNode(node, known, types, engine, weights, out_types));
+    if (FoldAtBuild(*FindOp(node.op_type), node, known, out_types)) {
+      if (!fold_ctx) fold_ctx.emplace(engine);
+      std::vector<Tensor> in, out(node.outputs.size());
+      for (const auto& name : node.inputs) {
+        const Tensor* t = name.empty() ? nullptr : known.Find(name);
+        in.push_back(t != nullptr ? *t : Tensor());  // shape-only ops ignore their input
+      }
+      RETURN_IF_ERROR(RunGuarded(*step.kernel, node, in, out, *fold_ctx));
+      for (size_t i = 0; i < node.outputs.size() && i < out_types.size(); ++i) {
+        const std::string& name = node.outputs[i];
+        if (name.empty()) continue;
+        known.folded[name] = out[i];
+        plan->constants_.emplace_back(add_slot(name), out[i]);
+        plan->constant_buffers_.insert(out[i].raw_data());
+        types[name] = out_types[i];
+      }
+      continue;
+    }
     for (const auto& in : node.inputs) step.inputs.push_back(in.empty() ? -1 : slot.at(in));
     if (out_types.size() < node.outputs.size()) {
       for (size_t i = out_types.size(); i < node.outputs.size(); ++i) {
@@ -174,17 +248,7 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
     in.clear();
     for (int s : step.inputs) in.push_back(s >= 0 ? slots[s] : Tensor());
     out.assign(step.outputs.size(), Tensor());
-    absl::Status st;
-    try {
-      st = step.kernel->Run(in, out, ctx);
-    } catch (const dnnl::error& e) {
-      st = absl::InternalError(absl::StrCat("oneDNN failed: ", e.what()));
-    } catch (const std::bad_alloc&) {
-      st = absl::ResourceExhaustedError("out of memory");
-    }
-    if (!st.ok()) {
-      return absl::Status(st.code(), absl::StrCat(step.node->Describe(), ": ", st.message()));
-    }
+    RETURN_IF_ERROR(RunGuarded(*step.kernel, *step.node, in, out, ctx));
     for (size_t i = 0; i < step.outputs.size(); ++i) {
       if (step.outputs[i] < 0) continue;
       if (observer) (*observer)(step.node->outputs[i], out[i]);

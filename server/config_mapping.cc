@@ -7,6 +7,7 @@ DatasetSpec ToDatasetSpec(const DatasetConfig& data) {
   spec.format = data.format == DatasetConfig::Format::kIdx ? DatasetSpec::Format::kIdx
                                                            : DatasetSpec::Format::kNpy;
   spec.inputs = data.inputs;
+  spec.named_inputs = data.named_inputs;
   spec.labels = data.labels;
   spec.scale = data.scale;
   spec.offset = data.offset;

@@ -19,8 +19,9 @@ DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
 # clang builds for tools/sanitize.sh (ASan/UBSan/TSan, libFuzzer): the
 # sanitizer and fuzzer runtimes, omp.h for clang (it links GCC's libgomp, see
 # CMakeLists.txt), and llvm-symbolizer for readable sanitizer stacks.
-# torch/torchvision/onnx: the ZooGenerate ctest fixture generates the model
-# zoo's big models (tools/zoo/generate_zoo.py, docs/MODELS.md).
+# torch/torchvision/onnx: ctest fixtures generate the model zoo's big models
+# (tools/zoo/generate_zoo.py) and the BERT encoder (tools/zoo/bert_encoder.py)
+# in the build tree instead of committing them (docs/MODELS.md).
 TEST_PKGS="prometheus python3-yaml clang libclang-rt-14-dev libomp-dev llvm
   python3-torch python3-torchvision python3-onnx python3-numpy"
 TRAIN_PKGS="python3-torch python3-torchvision python3-onnx python3-numpy"

@@ -32,8 +32,60 @@ bool IsFloat(DataType t) { return t == DataType::kFloat32 || t == DataType::kFlo
 }  // namespace
 
 int64_t Dataset::size() const {
+  if (!named.empty()) return named.front().second.shape()[0];
   return inputs.empty() || inputs.rank() == 0 ? 0 : inputs.shape()[0];
 }
+
+std::vector<std::pair<std::string, Tensor>> Dataset::NamedBatch(int64_t begin,
+                                                                int64_t count) const {
+  const int64_t n = size();
+  begin = std::clamp<int64_t>(begin, 0, n);
+  count = std::clamp<int64_t>(count, 0, n - begin);
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, t] : named) {
+    Shape shape = t.shape();
+    shape[0] = count;
+    Tensor rows(t.dtype(), shape);
+    const size_t row = n > 0 ? t.byte_size() / n : 0;
+    if (count > 0) {
+      std::memcpy(rows.raw_data(), static_cast<const char*>(t.raw_data()) + begin * row,
+                  count * row);
+    }
+    out.emplace_back(name, std::move(rows));
+  }
+  return out;
+}
+
+namespace {
+
+absl::StatusOr<Dataset> LoadNamedInputs(const DatasetSpec& spec) {
+  Dataset d;
+  for (const auto& [name, path] : spec.named_inputs) {
+    auto t = ReadNpy(path);
+    if (!t.ok()) {
+      return absl::Status(t.status().code(),
+                          absl::StrCat("input '", name, "': ", t.status().message()));
+    }
+    if (t->rank() < 1 || (!d.named.empty() && t->shape()[0] != d.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", name, "' (", path, "): shape ", ShapeToString(t->shape()),
+          " does not have the other inputs' ", d.size(), " samples"));
+    }
+    d.named.emplace_back(name, *std::move(t));
+  }
+  if (spec.limit > 0 && spec.limit < d.size()) {
+    for (auto& [name, t] : d.named) {
+      Shape shape = t.shape();
+      shape[0] = spec.limit;
+      Tensor head(t.dtype(), shape);
+      std::memcpy(head.raw_data(), t.raw_data(), head.byte_size());
+      t = std::move(head);
+    }
+  }
+  return d;
+}
+
+}  // namespace
 
 Tensor Dataset::Batch(int64_t begin, int64_t count) const {
   const int64_t n = size();
@@ -55,6 +107,7 @@ absl::StatusOr<Dataset> LoadDataset(const DatasetSpec& spec, const Shape& sample
     return absl::InvalidArgumentError(
         absl::StrCat("dataset limit must be >= 0, got ", spec.limit));
   }
+  if (!spec.named_inputs.empty()) return LoadNamedInputs(spec);
   ASSIGN_OR_RETURN(Tensor raw, ReadAny(spec.format, spec.inputs));
   if (raw.rank() < 1) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/tensor.h"
@@ -14,6 +16,10 @@ struct DatasetSpec {
   enum class Format { kIdx, kNpy };
   Format format = Format::kIdx;
   std::string inputs;  // IDX(.gz) of uint8 images, or .npy of any numeric dtype
+  // Multi-input models: one .npy per model input (by name), used as stored
+  // (its dtype, no scale/offset), all with the same number of samples.
+  // When set, `inputs` and `labels` are unused.
+  std::vector<std::pair<std::string, std::string>> named_inputs;
   std::string labels;  // IDX(.gz) or .npy of integer labels; empty = unlabeled
   // float_input = raw * scale + offset; applied to IDX and non-float npy
   // inputs, and to float npy inputs only when apply_scale_to_float is set.
@@ -26,11 +32,16 @@ struct DatasetSpec {
 struct Dataset {
   Tensor inputs;  // float32, [N, sample dims...]
   Tensor labels;  // int64 [N], or empty when unlabeled
+  // Multi-input datasets (DatasetSpec::named_inputs): each [N, ...] as
+  // stored; `inputs` is then empty.
+  std::vector<std::pair<std::string, Tensor>> named;
 
   int64_t size() const;
   // Rows [begin, begin+count) as a new float32 tensor [count, sample dims...]
   // (a copy). The range is clamped to [0, size()).
   Tensor Batch(int64_t begin, int64_t count) const;
+  // The same rows of every named input.
+  std::vector<std::pair<std::string, Tensor>> NamedBatch(int64_t begin, int64_t count) const;
 };
 
 // sample_shape: the model input's shape without the batch dim, e.g.

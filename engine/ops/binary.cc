@@ -1,4 +1,6 @@
-// Add, Sub, Mul, Div with NumPy broadcasting on oneDNN binary.
+// Add, Sub, Mul, Div with NumPy broadcasting: float32 on oneDNN binary;
+// int64/int32 (shape arithmetic, usually evaluated when a plan is built)
+// by a plain loop.
 #include "absl/strings/str_cat.h"
 #include "engine/ops/broadcast.h"
 #include "engine/ops/dnnl_util.h"
@@ -10,26 +12,64 @@ namespace {
 
 using dnnl::memory;
 
-absl::Status CheckFloat(const OpContext& c) {
+bool IsInteger(DataType t) { return t == DataType::kInt64 || t == DataType::kInt32; }
+
+absl::Status CheckTypes(const OpContext& c) {
+  const DataType t = c.in_dtypes[0];
   for (size_t i = 0; i < c.in_dtypes.size(); ++i) {
-    if (c.in_dtypes[i] != DataType::kFloat32) {
+    if (c.in_dtypes[i] != t || (t != DataType::kFloat32 && !IsInteger(t))) {
       return absl::UnimplementedError(absl::StrCat(
           c.node.Describe(), ": input ", i, " has type ", DataTypeName(c.in_dtypes[i]),
-          "; only float32 is supported"));
+          "; supported: float32, int64, int32 (both inputs the same)"));
     }
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<TypedShape>> InferBinary(const OpContext& c) {
-  RETURN_IF_ERROR(CheckFloat(c));
+  RETURN_IF_ERROR(CheckTypes(c));
   auto out = BroadcastShapes(c.in_shapes[0], c.in_shapes[1]);
   if (!out.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(c.node.Describe(), ": ", out.status().message()));
   }
-  return std::vector<TypedShape>{{DataType::kFloat32, *out}};
+  return std::vector<TypedShape>{{c.in_dtypes[0], *out}};
 }
+
+template <typename T>
+absl::Status IntegerBinary(const std::string& op, const Tensor& a, const Tensor& b,
+                           Tensor& out) {
+  if (op == "Add") {
+    BroadcastBinary<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x + y); });
+  } else if (op == "Sub") {
+    BroadcastBinary<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x - y); });
+  } else if (op == "Mul") {
+    BroadcastBinary<T, T>(a, b, out, [](T x, T y) { return static_cast<T>(x * y); });
+  } else {
+    bool by_zero = false;
+    BroadcastBinary<T, T>(a, b, out, [&](T x, T y) {
+      by_zero |= y == 0;
+      return y == 0 ? T{0} : static_cast<T>(x / y);  // ONNX: truncating division
+    });
+    if (by_zero) return absl::InvalidArgumentError("integer division by zero");
+  }
+  return absl::OkStatus();
+}
+
+class IntegerBinaryKernel : public Kernel {
+ public:
+  IntegerBinaryKernel(std::string op, TypedShape out) : op_(std::move(op)), out_(std::move(out)) {}
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext&) const override {
+    out[0] = Tensor(out_.dtype, out_.shape);
+    if (out_.dtype == DataType::kInt64) return IntegerBinary<int64_t>(op_, in[0], in[1], out[0]);
+    return IntegerBinary<int32_t>(op_, in[0], in[1], out[0]);
+  }
+
+ private:
+  std::string op_;
+  TypedShape out_;
+};
 
 dnnl::algorithm AlgorithmFor(const std::string& op) {
   if (op == "Add") return dnnl::algorithm::binary_add;
@@ -62,6 +102,10 @@ class BinaryKernel : public Kernel {
   }
 
   static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
+    if (IsInteger(c.out_dtypes[0])) {
+      return std::unique_ptr<Kernel>(new IntegerBinaryKernel(
+          c.node.op_type, TypedShape{c.out_dtypes[0], c.out_shapes[0]}));
+    }
     auto k = std::make_unique<BinaryKernel>();
     k->out_shape_ = c.out_shapes[0];
     if (NumElements(k->out_shape_) == 0) return std::unique_ptr<Kernel>(std::move(k));

@@ -27,34 +27,25 @@ absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
   return out;
 }
 
-void BroadcastInto(const Tensor& src, const Shape& src_shape, float scale,
-                   Tensor& dst) {
-  const Shape& out = dst.shape();
-  const size_t rank = out.size();
-  Shape s = PadLeft(src_shape, rank);
-  // Strides of src in dst's index space (0 along broadcast dims).
+std::vector<int64_t> BroadcastStrides(const Shape& shape, size_t rank) {
+  Shape s = PadLeft(shape, rank);
   std::vector<int64_t> stride(rank, 0);
   int64_t acc = 1;
   for (int i = static_cast<int>(rank) - 1; i >= 0; --i) {
     stride[i] = s[i] == 1 ? 0 : acc;
     acc *= s[i];
   }
+  return stride;
+}
+
+void BroadcastInto(const Tensor& src, const Shape& src_shape, float scale,
+                   Tensor& dst) {
+  const std::array<std::vector<int64_t>, 1> strides = {
+      BroadcastStrides(src_shape, dst.shape().size())};
   const float* in = src.data<float>();
   float* o = dst.data<float>();
-  std::vector<int64_t> idx(rank, 0);
-  const int64_t total = dst.num_elements();
-  int64_t offset = 0;
-  for (int64_t n = 0; n < total; ++n) {
-    o[n] = scale * in[offset];
-    for (int d = static_cast<int>(rank) - 1; d >= 0; --d) {
-      if (++idx[d] < out[d]) {
-        offset += stride[d];
-        break;
-      }
-      offset -= stride[d] * (out[d] - 1);
-      idx[d] = 0;
-    }
-  }
+  ForEachBroadcast(dst.shape(), strides,
+                   [&](int64_t n, const std::array<int64_t, 1>& off) { o[n] = scale * in[off[0]]; });
 }
 
 }  // namespace qs

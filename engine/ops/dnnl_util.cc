@@ -56,6 +56,16 @@ dnnl::post_ops MakeActivationPostOps(const std::vector<FusedActivation>& fused,
         ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, act.alpha / output_unit,
                            act.beta / output_unit);
         break;
+      case FusedActivation::Kind::kGeluErf:
+        // GELU is not scale-invariant: in output units u, y/u = gelu(u·x')/u.
+        if (output_unit != 1.f) {
+          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, output_unit, 0.f);
+        }
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+        if (output_unit != 1.f) {
+          ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, 1.f / output_unit, 0.f);
+        }
+        break;
     }
   }
   return ops;

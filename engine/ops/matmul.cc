@@ -1,6 +1,8 @@
 // ONNX MatMul with NumPy semantics: 1-D operands are promoted (and the
 // added dim removed from the result), batch dims broadcast. A constant 2-D
-// right operand runs as a packed inner_product over all rows of A.
+// right operand runs as a packed inner_product over all rows of A. An
+// optional third input (engine-internal, from passes/fuse_matmul_bias.cc)
+// is a constant bias of N elements added to every row.
 #include "absl/strings/str_cat.h"
 #include "engine/ops/broadcast.h"
 #include "engine/ops/dense.h"
@@ -52,6 +54,15 @@ absl::StatusOr<MatmulShapes> ResolveMatmul(const OpContext& c) {
 absl::StatusOr<std::vector<TypedShape>> InferMatMul(const OpContext& c) {
   RETURN_IF_ERROR(RequireFloatInputs(c));
   ASSIGN_OR_RETURN(MatmulShapes s, ResolveMatmul(c));
+  if (c.has_input(2)) {
+    const Tensor* b = c.constant(1);
+    if (b == nullptr || b->rank() != 2 || c.in_shapes[0].size() < 2 ||
+        NumElements(c.in_shapes[2]) != s.dst.back()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.node.Describe(), ": a bias needs a constant 2-D weight and ", s.dst.back(),
+          " elements"));
+    }
+  }
   return std::vector<TypedShape>{{DataType::kFloat32, s.out}};
 }
 
@@ -63,6 +74,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildMatMul(const OpContext& c) {
     spec.m = NumElements(c.in_shapes[0]) / c.in_shapes[0].back();
     spec.weight_key = c.node.inputs[1] + "#matmul";
     spec.weights_nk = TransposedScaled(*b, /*already_nk=*/false, 1.f);
+    if (c.has_input(2)) spec.bias = c.constant(2)->Reshaped({b->shape()[1]});
     spec.out_shape = s.out;
     return BuildDenseKernel(c, std::move(spec));
   }
@@ -78,6 +90,6 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildMatMul(const OpContext& c) {
 
 }  // namespace
 
-extern const OpDef kMatMulOp = {"MatMul", 1, {}, InferMatMul, BuildMatMul};
+extern const OpDef kMatMulOp = {"MatMul", 1, {2}, InferMatMul, BuildMatMul};
 
 }  // namespace qs

@@ -12,6 +12,10 @@ extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
     kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
     kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp;
 extern const OpDef kGatherOp, kReduceSumOp, kQEmbeddingOp;
+// Shape plumbing and transformer ops.
+extern const OpDef kShapeOp, kConstantOfShapeOp, kUnsqueezeOp, kSqueezeOp, kSliceOp, kCastOp,
+    kEqualOp, kLessOp, kGreaterOp, kWhereOp, kExpandOp, kReduceMeanOp, kReduceMaxOp,
+    kReduceMinOp, kSqrtOp, kPowOp, kErfOp, kGeluOp, kLayerNormalizationOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -23,7 +27,12 @@ const std::vector<const OpDef*>& AllOps() {
       &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
       &kSubOp,       &kTanhOp,        &kTransposeOp,          &kQuantizeLinearOp,
       &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp,
-      &kGatherOp,    &kReduceSumOp,   &kQEmbeddingOp};
+      &kGatherOp,    &kReduceSumOp,   &kQEmbeddingOp,
+      // Shape plumbing and transformer ops.
+      &kShapeOp, &kConstantOfShapeOp, &kUnsqueezeOp, &kSqueezeOp, &kSliceOp, &kCastOp,
+      &kEqualOp, &kLessOp, &kGreaterOp, &kWhereOp, &kExpandOp, &kReduceMeanOp,
+      &kReduceMaxOp, &kReduceMinOp, &kSqrtOp, &kPowOp, &kErfOp, &kGeluOp,
+      &kLayerNormalizationOp};
   return ops;
 }
 }  // namespace

@@ -24,6 +24,10 @@ struct OpDef {
   std::vector<int> constant_inputs;
   InferFn infer;
   BuildFn build;
+  // The output depends only on the input shapes (Shape): such a node, and
+  // every node whose inputs are all known when a plan is built, is evaluated
+  // once per plan (per batch size) instead of on every run.
+  bool shape_only = false;
 };
 
 const OpDef* FindOp(std::string_view op_type);

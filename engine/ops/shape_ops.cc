@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/ops/op_registry.h"
+#include "engine/ops/shape_util.h"
 #include "engine/status_macros.h"
 
 namespace qs {
-namespace {
 
 absl::StatusOr<int64_t> NormalizeAxis(const OpContext& c, int64_t axis, int64_t rank,
                                       bool inclusive_end) {
@@ -20,6 +20,8 @@ absl::StatusOr<int64_t> NormalizeAxis(const OpContext& c, int64_t axis, int64_t 
   }
   return axis < 0 ? axis + rank : axis;
 }
+
+namespace {
 
 // Reshape-like ops output their input's buffer under a new shape.
 class AliasKernel : public Kernel {
@@ -35,9 +37,13 @@ class AliasKernel : public Kernel {
   Shape shape_;
 };
 
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Kernel>> BuildAlias(const OpContext& c) {
   return std::unique_ptr<Kernel>(new AliasKernel(c.out_shapes[0]));
 }
+
+namespace {
 
 absl::StatusOr<std::vector<TypedShape>> InferIdentity(const OpContext& c) {
   if (c.node.op_type == "Dropout" && c.node.outputs.size() > 1 &&

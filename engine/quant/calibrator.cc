@@ -114,7 +114,14 @@ absl::StatusOr<CalibrationStats> CalibrationStats::Collect(const CompiledModel& 
   CalibrationStats stats;
   for (int64_t begin = 0; begin < data.size(); begin += options.batch_size) {
     const int64_t count = std::min(options.batch_size, data.size() - begin);
-    auto out = fp32.RunOrdered({data.Batch(begin, count)}, &observer);
+    absl::StatusOr<std::vector<Tensor>> out;
+    if (data.named.empty()) {
+      out = fp32.RunOrdered({data.Batch(begin, count)}, &observer);
+    } else {
+      ASSIGN_OR_RETURN(std::vector<Tensor> ordered,
+                       fp32.OrderInputs(data.NamedBatch(begin, count)));
+      out = fp32.RunOrdered(std::move(ordered), &observer);
+    }
     if (!out.ok()) {
       return absl::Status(out.status().code(),
                           absl::StrCat("calibration run failed: ", out.status().message()));

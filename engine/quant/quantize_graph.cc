@@ -66,6 +66,11 @@ FloatLayer ExtractFloatLayer(const Graph& g, const Node& n) {
   const bool gemm = n.op_type == "Gemm";
   const bool tb = gemm && n.GetInt("transB", 0) != 0;
   f.weights = TransposedScaled(w, tb, gemm ? n.GetFloat("alpha", 1.f) : 1.f);
+  if (!gemm && n.HasInput(2)) {  // MatMul with a fused bias (passes/fuse_matmul_bias.cc)
+    const Tensor* b = g.FindInitializer(n.inputs[2]);
+    if (b == nullptr) return {Tensor(), {}, "runtime bias"};
+    f.bias.assign(b->data<float>(), b->data<float>() + b->num_elements());
+  }
   if (gemm && n.HasInput(2)) {
     const Tensor* c = g.FindInitializer(n.inputs[2]);
     const int64_t cols = f.weights.shape()[0];

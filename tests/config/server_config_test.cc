@@ -765,3 +765,35 @@ TEST_F(ServerConfigTest, ShippedConfigLoads) {
 
 }  // namespace
 }  // namespace qs
+
+namespace qs {
+namespace {
+
+TEST_F(ServerConfigTest, CalibrationInputsPerModelInput) {
+  absl::StatusOr<ServerConfig> config = Parse(Model({
+      "    calibration:",
+      "      format: npy",
+      "      inputs: {input_ids: ids.npy, attention_mask: /abs/mask.npy}",
+      "    variants:",
+      "      - name: w8",
+      "        weights: {bits: 8}",
+  }));
+  ASSERT_TRUE(config.ok()) << config.status();
+  const DatasetConfig& c = *config->models[0].calibration;
+  EXPECT_EQ(c.inputs, "");
+  ASSERT_EQ(c.named_inputs.size(), 2u);
+  EXPECT_EQ(c.named_inputs[0].first, "input_ids");
+  EXPECT_EQ(c.named_inputs[0].second, (dir_ / "ids.npy").string());
+  EXPECT_EQ(c.named_inputs[1], (std::pair<std::string, std::string>{"attention_mask",
+                                                                     "/abs/mask.npy"}));
+}
+
+TEST_F(ServerConfigTest, CalibrationInputsMapNeedsNpy) {
+  EXPECT_THAT(Error(Model({"    calibration:", "      inputs: {a: a.npy}",
+                           "    variants:", "      - name: w8", "        weights: {}"})),
+              HasSubstr("models[0].calibration.inputs: a map of model inputs to files needs "
+                        "format: npy"));
+}
+
+}  // namespace
+}  // namespace qs

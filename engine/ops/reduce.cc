@@ -1,7 +1,8 @@
-// ReduceMean, ReduceMax, ReduceMin on oneDNN reduction (ReduceSum, whose
-// axes became an input at opset 13, is in reduce_sum.cc). Axes are an
-// attribute; keepdims defaults to 1; no axes reduces everything unless
-// noop_with_empty_axes.
+// ReduceSum, ReduceMean, ReduceMax, ReduceMin on oneDNN reduction. Axes are
+// an attribute, except ReduceSum's from opset 13 on: a constant second input
+// (torch exports EmbeddingBag(mode="sum") with fixed-size bags as Gather +
+// ReduceSum over the bag axis). keepdims defaults to 1; no axes reduces
+// everything unless noop_with_empty_axes.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -23,7 +24,14 @@ struct ReduceParams {
 absl::StatusOr<ReduceParams> ResolveReduce(const OpContext& c) {
   const Shape& x = c.in_shapes[0];
   const int64_t rank = static_cast<int64_t>(x.size());
-  std::vector<int64_t> axes = c.node.GetInts("axes");
+  std::vector<int64_t> axes;
+  if (c.node.op_type == "ReduceSum" && c.opset >= 13) {
+    if (const Tensor* t = c.has_input(1) ? c.constant(1) : nullptr) {
+      for (int64_t i = 0; i < t->num_elements(); ++i) axes.push_back(t->ScalarAsInt64(i));
+    }
+  } else {
+    axes = c.node.GetInts("axes");
+  }
   ReduceParams p;
   if (axes.empty()) {
     if (c.node.GetInt("noop_with_empty_axes", 0) != 0) {
@@ -35,9 +43,10 @@ absl::StatusOr<ReduceParams> ResolveReduce(const OpContext& c) {
   }
   std::vector<bool> reduced(rank, false);
   for (int64_t a : axes) {
-    if (a < -rank || a >= rank) {
+    if (a < -rank || a >= rank || reduced[a < 0 ? a + rank : a]) {
       return absl::InvalidArgumentError(absl::StrCat(
-          c.node.Describe(), ": axis ", a, " is out of range for rank ", rank));
+          c.node.Describe(), ": axes entry ", a, " is out of range or repeated for rank ",
+          rank));
     }
     reduced[a < 0 ? a + rank : a] = true;
   }
@@ -61,6 +70,7 @@ absl::StatusOr<std::vector<TypedShape>> InferReduce(const OpContext& c) {
 dnnl::algorithm ReduceAlgorithm(const std::string& op) {
   if (op == "ReduceMax") return dnnl::algorithm::reduction_max;
   if (op == "ReduceMin") return dnnl::algorithm::reduction_min;
+  if (op == "ReduceSum") return dnnl::algorithm::reduction_sum;
   return dnnl::algorithm::reduction_mean;
 }
 
@@ -104,6 +114,7 @@ class ReduceKernel : public Kernel {
 
 }  // namespace
 
+extern const OpDef kReduceSumOp = {"ReduceSum", 1, {1}, InferReduce, ReduceKernel::Build};
 extern const OpDef kReduceMeanOp = {"ReduceMean", 1, {}, InferReduce, ReduceKernel::Build};
 extern const OpDef kReduceMaxOp = {"ReduceMax", 1, {}, InferReduce, ReduceKernel::Build};
 extern const OpDef kReduceMinOp = {"ReduceMin", 1, {}, InferReduce, ReduceKernel::Build};

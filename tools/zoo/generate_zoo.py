@@ -35,11 +35,9 @@ The CNNs and DLRM take a few seconds each; mlp and logreg train for --epochs
 """
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
-import struct
 import sys
 import time
 
@@ -65,23 +63,14 @@ def seed_everything():
     np.random.seed(SEED)
 
 
-# ---- Fashion-MNIST (same parsing and preprocessing as tools/train_fmnist_cnn.py) ----
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+# Fashion-MNIST: the CNN's training script parses the IDX files and applies
+# the documented preprocessing (uint8/255, N x 1 x 28 x 28).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from train_fmnist_cnn import load_split  # noqa: E402
 
 
 def load_fmnist(prefix):
-    images = read_idx(os.path.join(FMNIST_DIR, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(FMNIST_DIR, f"{prefix}-labels-idx1-ubyte.gz"))
-    x = (images.astype(np.float32) / np.float32(255.0)).reshape(-1, 1, 28, 28)
-    return x, labels.astype(np.int64)
+    return load_split(FMNIST_DIR, prefix)
 
 
 # ---- Models ----

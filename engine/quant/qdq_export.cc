@@ -1,6 +1,7 @@
 #include "engine/quant/qdq_export.h"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <map>
 #include <optional>
@@ -96,6 +97,47 @@ class Exporter {
     return p;
   }
 
+  // GELU written out as x · 0.5 · (1 + erf(x / √2)) (ONNX has Gelu only
+  // from opset 20).
+  void EmitGelu(const std::string& base, const std::string& x, const std::string& y) {
+    const std::string a = FreshValue(base + "/scaled"), e = FreshValue(base + "/erf"),
+                      p = FreshValue(base + "/one_plus"), xp = FreshValue(base + "/x_one_plus");
+    AddNode(base + "/Div", "Div", {x, AddInit(base + "/sqrt2", ScalarF(std::sqrt(2.f)))}, {a});
+    AddNode(base + "/Erf", "Erf", {a}, {e});
+    AddNode(base + "/Add", "Add", {e, AddInit(base + "/one", ScalarF(1.f))}, {p});
+    AddNode(base + "/Mul", "Mul", {x, p}, {xp});
+    AddNode(base + "/Mul_half", "Mul", {xp, AddInit(base + "/half", ScalarF(0.5f))}, {y});
+  }
+
+  // LayerNormalization over the last axis below opset 17, as the primitive
+  // ops it is made of.
+  absl::Status EmitLayerNorm(const Node& n) {
+    if (n.GetInt("axis", -1) != -1 || !n.HasInput(1)) {
+      return absl::UnimplementedError(absl::StrCat(
+          n.Describe(), ": only axis -1 with a scale can be written below opset 17"));
+    }
+    const std::string& b = n.name;
+    const std::string& x = n.inputs[0];
+    auto v = [&](const char* s) { return FreshValue(b + "/" + s); };
+    const std::string u = v("mean"), d = v("centered"), sq = v("squared"), var = v("var"),
+                      ve = v("var_eps"), sd = v("std"), nrm = v("normalized");
+    const bool shift = n.HasInput(2);
+    const std::string scaled = shift ? v("scaled") : n.outputs[0];
+    SetAttr(*AddNode(b + "/ReduceMean", "ReduceMean", {x}, {u}), "axes",
+            std::vector<int64_t>{-1});
+    AddNode(b + "/Sub", "Sub", {x, u}, {d});
+    AddNode(b + "/Mul_sq", "Mul", {d, d}, {sq});
+    SetAttr(*AddNode(b + "/ReduceMean_var", "ReduceMean", {sq}, {var}), "axes",
+            std::vector<int64_t>{-1});
+    AddNode(b + "/Add_eps", "Add",
+            {var, AddInit(b + "/epsilon", ScalarF(n.GetFloat("epsilon", 1e-5f)))}, {ve});
+    AddNode(b + "/Sqrt", "Sqrt", {ve}, {sd});
+    AddNode(b + "/Div", "Div", {d, sd}, {nrm});
+    AddNode(b + "/Mul_scale", "Mul", {nrm, n.inputs[1]}, {scaled});
+    if (shift) AddNode(b + "/Add_bias", "Add", {scaled, n.inputs[2]}, {n.outputs[0]});
+    return absl::OkStatus();
+  }
+
   // Fused activations as explicit nodes from `from` to `to`.
   void EmitActivations(const Node& n, std::string from, const std::string& to) {
     const auto& acts = n.fused_activations;
@@ -116,12 +158,30 @@ class Exporter {
                    AddInit(base + "Clip_max", ScalarF(a.beta))},
                   {out});
           break;
+        case FusedActivation::Kind::kGeluErf:
+          EmitGelu(base + "Gelu", from, out);
+          break;
       }
       from = out;
     }
   }
 
   absl::Status EmitStandard(const Node& n) {
+    // Engine-made nodes (passes/) that have no standard form at this opset.
+    if (n.op_type == "Gelu") {
+      EmitGelu(n.name, n.inputs[0], n.outputs[0]);
+      return absl::OkStatus();
+    }
+    if (n.op_type == "LayerNormalization" && opset_ < 17) return EmitLayerNorm(n);
+    if (n.op_type == "MatMul" && n.HasInput(2)) {  // a fused bias
+      const std::string mm = FreshValue(n.outputs[0] + "/matmul");
+      const std::string sum =
+          n.fused_activations.empty() ? n.outputs[0] : FreshValue(n.outputs[0] + "/pre_activation");
+      AddNode(n.name, "MatMul", {n.inputs[0], n.inputs[1]}, {mm}, false);
+      AddNode(n.name + "/bias_Add", "Add", {mm, n.inputs[2]}, {sum});
+      EmitActivations(n, sum, n.outputs[0]);
+      return absl::OkStatus();
+    }
     const onnx::OpSchema* schema =
         onnx::OpSchemaRegistry::Schema(n.op_type, static_cast<int>(opset_), "");
     if (schema == nullptr) {

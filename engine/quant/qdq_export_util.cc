@@ -1,3 +1,5 @@
+#include <set>
+#include <string>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -164,13 +166,28 @@ std::optional<int64_t> OutputRank(const Node& n, const std::vector<std::optional
   }
   if (op == "MatMul" || op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
     int64_t r = 0;
-    for (const auto& x : ranks) {
+    // MatMul's third input is the engine's fused bias (1-D): not a rank source.
+    const size_t operands = op == "MatMul" ? std::min<size_t>(ranks.size(), 2) : ranks.size();
+    for (size_t i = 0; i < operands; ++i) {
+      const auto& x = ranks[i];
       if (!x || (op == "MatMul" && *x < 2)) return std::nullopt;
       r = std::max(r, *x);
     }
     return r;
   }
-  return ranks.empty() ? std::nullopt : ranks[0];
+  if (op == "Gather" && ranks.size() == 2 && ranks[0] && ranks[1]) {
+    return *ranks[0] + *ranks[1] - 1;
+  }
+  // Ops whose output has their first input's rank; anything else is unknown
+  // (Shape, Unsqueeze, Expand, Where, ... change it).
+  static const std::set<std::string> kSameRank = {
+      "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Softmax", "MaxPool", "AveragePool",
+      "GlobalAveragePool", "Conv", "BatchNormalization", "Identity", "Dropout", "Transpose",
+      "Concat", "Slice", "Cast", "LayerNormalization", "Gelu", "Sqrt", "Erf", "Pow",
+      "QuantizeLinear", "DequantizeLinear", "QConv", "QDense"};
+  const bool reduce_keep = op.rfind("Reduce", 0) == 0 && n.GetInt("keepdims", 1) != 0;
+  if (ranks.empty() || (!kSameRank.count(op) && !reduce_keep)) return std::nullopt;
+  return ranks[0];
 }
 
 }  // namespace qs::quant

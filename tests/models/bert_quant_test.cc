@@ -12,6 +12,8 @@
 #include "config/server_config.h"
 #include "engine/data/npy.h"
 #include "engine/model_builder.h"
+#include "engine/onnx_importer.h"
+#include "engine/quant/qdq_export.h"
 #include "server/config_mapping.h"
 
 namespace qs {
@@ -91,6 +93,24 @@ void ExpectW8A8AgreesWithFp32(const std::string& base, int expected_int8_layers)
   // no accuracy to measure, so agreement with fp32 is the criterion.
   EXPECT_GT(a.cosine, 0.999);
   EXPECT_LT(a.rel_l2, 0.03);
+
+  // Both variants export as standard ONNX (checker + strict shape inference
+  // inside ExportQdqOnnx): LayerNormalization, GELU and fused biases are
+  // written out below opset 17. Re-imported, each computes what it did.
+  for (const BuiltVariant* v : {fp32, w8a8}) {
+    auto bytes = quant::ExportQdqOnnx(v->model->graph(), "bert_" + v->report.name);
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    auto graph = ImportOnnxBytes(*bytes, "exported");
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    CompileOptions options;
+    options.intra_op_threads = 1;
+    auto reloaded = CompiledModel::Compile(*std::move(graph), options);
+    ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+    auto again = (*reloaded)->Run(inputs);
+    ASSERT_TRUE(again.ok()) << again.status();
+    const Tensor& want = v == fp32 ? (*ref)[0] : (*q)[0];
+    EXPECT_LT(Compare((*again)[0], want).rel_l2, v == fp32 ? 1e-5 : 0.01) << v->report.name;
+  }
 }
 
 TEST(BertQuantTest, TinyW8A8FromYamlAgreesWithFp32) { ExpectW8A8AgreesWithFp32(kTiny, 12); }

@@ -1,5 +1,6 @@
 # quantserve on Debian bookworm. Both stages use the repo's own install
-# script, so the steps here are the ones CI runs (tools/setup.sh test).
+# script, so the steps here are the ones CI runs (tools/setup.sh test); the
+# build stage skips the test-only packages (torch, clang, Prometheus).
 #
 #   docker build -t quantserve .
 #   docker run -p 8500:8500 -p 9090:9090 quantserve
@@ -7,7 +8,7 @@
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY tools/install_deps.sh tools/install_deps.sh
-RUN tools/install_deps.sh && rm -rf /var/lib/apt/lists/*
+RUN tools/install_deps.sh --build && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN tools/build.sh -DQUANTSERVE_BUILD_TESTS=OFF
 

@@ -3,6 +3,8 @@
 # Idempotent: packages already present are skipped, so re-running is cheap.
 #
 #   tools/install_deps.sh            build + run + test dependencies
+#   tools/install_deps.sh --build    only what building without tests needs
+#                                    (the Docker build stage)
 #   tools/install_deps.sh --train    also python3-torch & co., to regenerate models/
 #   tools/install_deps.sh --runtime  only the shared libraries the binary needs
 #                                    (the Docker runtime stage)
@@ -31,9 +33,10 @@ RUNTIME_PKGS="libdnnl2 ocl-icd-libopencl1 libgomp1 libgrpc++1.51 libprotobuf32
 
 case "${1:-}" in
   "") want="$BUILD_PKGS $DATA_PKGS $TEST_PKGS" ;;
+  --build) want="$BUILD_PKGS $DATA_PKGS" ;;
   --train) want="$BUILD_PKGS $DATA_PKGS $TEST_PKGS $TRAIN_PKGS" ;;
   --runtime) want="$RUNTIME_PKGS" ;;
-  *) echo "usage: $0 [--train|--runtime]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--build|--train|--runtime]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -10,8 +10,10 @@
 #   bench/run_all.sh [NAME=FILE.onnx[:fmnist] ...] [--seconds S] [--batches 1,16]
 #                    [--threads 1,2] [--doc FILE|-]
 #
-# Default model: fmnist_cnn=models/fmnist_cnn.onnx:fmnist (":fmnist" = takes
-# Fashion-MNIST images; accuracy is then measured). Needs a build
+# Models: single-input ONNX files; ":fmnist" = takes Fashion-MNIST images
+# (accuracy is then measured). Default: fmnist_cnn=models/fmnist_cnn.onnx:fmnist
+# plus build/zoo/resnet18.onnx and build/zoo/mobilenet_v2.onnx when
+# tools/zoo/generate_zoo.py --out build/zoo has made them. Needs a build
 # (tools/build.sh) and ONNX Runtime: (cd bench/ort && ONNXRUNTIME_NODE_INSTALL=skip npm ci).
 # About 5 minutes per small model, 10 for ResNet-18, at the default 5 s per measurement.
 set -eu

@@ -145,8 +145,15 @@ absl::StatusOr<std::shared_ptr<const Plan>> CompiledModel::PlanFor(
   }
   // Built outside the lock: two threads may race to build the same plan;
   // both results are equivalent and the first one inserted wins.
-  ASSIGN_OR_RETURN(std::unique_ptr<Plan> built,
-                   Plan::Build(graph_, shapes, options_.limits, engine_, weights_));
+  // oneDNN fixes a primitive's thread count when the primitive is created
+  // (from omp_get_max_threads(); e.g. jit:avx2 conv runs
+  // `omp parallel num_threads(jcp.nthr)`), not when it runs: build under the
+  // team size the plan will run with, then restore this thread's setting.
+  const int caller_threads = omp_get_max_threads();
+  if (options_.intra_op_threads > 0) omp_set_num_threads(options_.intra_op_threads);
+  auto built_or = Plan::Build(graph_, shapes, options_.limits, engine_, weights_);
+  omp_set_num_threads(caller_threads);
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> built, std::move(built_or));
   std::shared_ptr<const Plan> plan = std::move(built);
   std::lock_guard<std::mutex> lock(mu_);
   if (plans_.size() < options_.max_cached_plans) {

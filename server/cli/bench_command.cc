@@ -4,17 +4,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <random>
-#include <unistd.h>
 
 #include "config/server_config.h"
-#include "engine/data/npy.h"
 #include "engine/model_builder.h"
-#include "engine/onnx_importer.h"
+#include "engine/random_inputs.h"
 #include "server/cli/commands.h"
 #include "server/config_mapping.h"
 
@@ -34,36 +30,6 @@ double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * v.size()));
   return v[i];
-}
-
-// Random inputs with the batch dimension set to `batch`: floats uniform in
-// [0, 1), integers 0 (a valid index for any Gather).
-absl::StatusOr<std::vector<Tensor>> RandomInputs(const std::vector<ValueInfo>& inputs,
-                                                 int64_t batch, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uniform(0.f, 1.f);
-  std::vector<Tensor> out;
-  for (const ValueInfo& in : inputs) {
-    Shape shape = in.shape;
-    for (size_t d = 0; d < shape.size(); ++d) {
-      if (shape[d] >= 0) continue;
-      if (d != 0) {
-        return absl::InvalidArgumentError(
-            "input '" + in.name + "' has a dynamic dimension " + std::to_string(d) +
-            " besides the batch; bench can only set the batch dimension");
-      }
-      shape[d] = batch;
-    }
-    Tensor t(in.dtype, shape);
-    if (in.dtype == DataType::kFloat32) {
-      float* p = t.data<float>();
-      for (int64_t i = 0; i < t.num_elements(); ++i) p[i] = uniform(rng);
-    } else {
-      std::memset(t.raw_data(), 0, t.byte_size());
-    }
-    out.push_back(std::move(t));
-  }
-  return out;
 }
 
 // The variant to build, as config structs (so presets and config files go
@@ -133,20 +99,9 @@ int Bench(const BenchArgs& args) {
   BenchArgs resolved = args;
   std::string random_calibration;  // a temporary .npy, removed at the end
   if (args.calibration_data == "random") {
-    auto graph = ImportOnnxFile(args.model);
-    if (!graph.ok()) return Fail(graph.status().ToString());
-    auto compiled = CompiledModel::Compile(*graph);
-    if (!compiled.ok()) return Fail(compiled.status().ToString());
-    if ((*compiled)->inputs().size() != 1) {
-      return Fail("--calibration-data random supports single-input models only");
-    }
-    auto samples = RandomInputs((*compiled)->inputs(), args.calibration_samples, 7);
-    if (!samples.ok()) return Fail(samples.status().ToString());
-    random_calibration = (fs::temp_directory_path() /
-                          ("quantserve_bench_calib_" + std::to_string(getpid()) + ".npy"))
-                             .string();
-    absl::Status written = WriteNpy(random_calibration, samples->front());
-    if (!written.ok()) return Fail(written.ToString());
+    auto path = WriteRandomCalibrationNpy(args.model, args.calibration_samples, 7);
+    if (!path.ok()) return Fail(path.status().ToString());
+    random_calibration = *path;
     resolved.calibration_data = random_calibration;
   }
   auto mc = BenchModelConfig(resolved, &variant_name);

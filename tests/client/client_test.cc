@@ -16,6 +16,7 @@
 #include "engine/data/npy.h"
 #include "engine/evaluate.h"
 #include "server/quant_server.h"
+#include "tests/common/process_helpers.h"
 
 namespace qs {
 namespace {
@@ -59,12 +60,8 @@ struct ClientRun {
 class ClientTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto config = ParseServerConfig(ConfigYaml(), "client_test.yaml", kSource);
-    ASSERT_TRUE(config.ok()) << config.status();
-    auto server = QuantServer::Start(*config);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = server->release();
-    ASSERT_TRUE(server_->LoadModels().ok());
+    server_ = testing_util::StartServerForTest(ConfigYaml(), "client_test.yaml", kSource).release();
+    ASSERT_NE(server_, nullptr);
     tmp_ = std::filesystem::temp_directory_path() /
            ("client_test_" + std::to_string(::getpid()));
     std::filesystem::create_directories(tmp_);
@@ -82,14 +79,10 @@ class ClientTest : public testing::Test {
     const std::string err_file = (tmp_ / "stderr.txt").string();
     const std::string cmd = std::string(QUANTSERVE_CLIENT_BIN) + " --address " + address +
                             " " + args + " 2>" + err_file;
+    const testing_util::CommandRun done = testing_util::RunCommand(cmd);
     ClientRun run;
-    FILE* pipe = ::popen(cmd.c_str(), "r");
-    if (pipe == nullptr) return run;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) run.out.append(buf, n);
-    const int status = ::pclose(pipe);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.exit_code = done.exit_code;
+    run.out = done.out;
     std::ifstream err(err_file);
     std::stringstream ss;
     ss << err.rdbuf();

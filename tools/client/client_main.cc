@@ -56,18 +56,9 @@ int Run(const Args& args) {
   auto channel = grpc::CreateCustomChannel(args.address, grpc::InsecureChannelCredentials(),
                                            channel_args);
   // The input's name and sample shape come from the server.
-  v1::GetModelMetadataRequest meta_req;
-  meta_req.set_model(args.model);
-  v1::ModelMetadata meta;
-  grpc::ClientContext ctx;
-  // Connecting happens here too, so allow it at least 10 s whatever --timeout-ms says.
-  ctx.set_deadline(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(std::max<int64_t>(args.timeout_ms, 10000)));
-  grpc::Status status = v1::InferenceService::NewStub(channel)->GetModelMetadata(&ctx, meta_req, &meta);
-  if (!status.ok()) {
-    return Fail("GetModelMetadata('" + args.model + "') at " + args.address + ": " +
-                StatusCodeName(status.error_code()) + ": " + status.error_message());
-  }
+  auto fetched = qs::client::FetchModelMetadata(channel, args.address, args.model, args.timeout_ms);
+  if (!fetched.ok()) return Fail(std::string(fetched.status().message()));
+  const v1::ModelMetadata& meta = *fetched;
   if (meta.inputs_size() != 1 || meta.inputs(0).datatype() != v1::FP32) {
     return Fail("model '" + args.model + "' must have exactly one FP32 input; it has " +
                 std::to_string(meta.inputs_size()) + " input(s)");

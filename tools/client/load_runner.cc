@@ -47,6 +47,25 @@ std::string StatusCodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
+absl::StatusOr<v1::ModelMetadata> FetchModelMetadata(const std::shared_ptr<grpc::Channel>& channel,
+                                                    const std::string& address,
+                                                    const std::string& model,
+                                                    int64_t timeout_ms) {
+  v1::GetModelMetadataRequest request;
+  request.set_model(model);
+  v1::ModelMetadata meta;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 10000)));
+  grpc::Status status = v1::InferenceService::NewStub(channel)->GetModelMetadata(&ctx, request, &meta);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        "GetModelMetadata('" + model + "') at " + address + ": " +
+                            StatusCodeName(status.error_code()) + ": " + status.error_message());
+  }
+  return meta;
+}
+
 LoadResult RunLoad(const std::shared_ptr<grpc::Channel>& channel, const Dataset& data,
                    const LoadOptions& options) {
   LoadResult result;

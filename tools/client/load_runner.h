@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "engine/data/dataset.h"
+#include "quantserve/v1/inference.grpc.pb.h"
 
 namespace qs::client {
 
@@ -50,6 +52,13 @@ struct LoadResult {
 
 // gRPC code as its canonical name, e.g. "DEADLINE_EXCEEDED".
 std::string StatusCodeName(grpc::StatusCode code);
+
+// GetModelMetadata of `model`, with a deadline of at least 10 s (connecting
+// happens here too). The error message reads
+// "GetModelMetadata('<model>') at <address>: <CODE>: <server's message>".
+absl::StatusOr<quantserve::v1::ModelMetadata> FetchModelMetadata(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+    const std::string& model, int64_t timeout_ms);
 
 // Runs every sample of `data` through the server. Never fails as a whole:
 // request failures are counted in LoadResult::errors.

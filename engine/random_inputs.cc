@@ -1,0 +1,66 @@
+#include "engine/random_inputs.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "engine/compiled_model.h"
+#include "engine/data/npy.h"
+#include "engine/onnx_importer.h"
+
+namespace qs {
+
+absl::StatusOr<std::vector<Tensor>> RandomInputs(const std::vector<ValueInfo>& inputs,
+                                                 int64_t batch, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(0.f, 1.f);
+  std::vector<Tensor> out;
+  for (const ValueInfo& in : inputs) {
+    Shape shape = in.shape;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] >= 0) continue;
+      if (d != 0) {
+        return absl::InvalidArgumentError(
+            "input '" + in.name + "' has a dynamic dimension " + std::to_string(d) +
+            " besides the batch; only the batch dimension can be set");
+      }
+      shape[d] = batch;
+    }
+    Tensor t(in.dtype, shape);
+    if (in.dtype == DataType::kFloat32) {
+      float* p = t.data<float>();
+      for (int64_t i = 0; i < t.num_elements(); ++i) p[i] = uniform(rng);
+    } else {
+      std::memset(t.raw_data(), 0, t.byte_size());
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> WriteRandomCalibrationNpy(const std::string& model_path,
+                                                      int64_t samples, uint32_t seed) {
+  auto graph = ImportOnnxFile(model_path);
+  if (!graph.ok()) return graph.status();
+  if (graph->inputs.size() != 1) {
+    return absl::InvalidArgumentError("random calibration data: '" + model_path + "' has " +
+                                      std::to_string(graph->inputs.size()) +
+                                      " inputs; only single-input models are supported");
+  }
+  auto data = RandomInputs(graph->inputs, samples, seed);
+  if (!data.ok()) return data.status();
+  static std::atomic<int> counter{0};
+  const std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("quantserve_random_calib_" + std::to_string(getpid()) + "_" +
+        std::to_string(counter++) + ".npy"))
+          .string();
+  absl::Status written = WriteNpy(path, data->front());
+  if (!written.ok()) return written;
+  return path;
+}
+
+}  // namespace qs

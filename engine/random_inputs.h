@@ -1,0 +1,29 @@
+// Random model inputs for speed measurements (`quantserve bench`,
+// bench/engine_bench): the graph inputs with their batch dimension set, and
+// a random calibration set for quantized variants when no real data is at
+// hand (speed is then representative, accuracy is not).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/graph.h"
+#include "engine/tensor.h"
+
+namespace qs {
+
+// One tensor per entry of `inputs` with every dynamic dimension 0 set to
+// `batch`: floats uniform in [0, 1), integers 0 (a valid index for any
+// Gather). A dynamic dimension other than the first is an error.
+absl::StatusOr<std::vector<Tensor>> RandomInputs(const std::vector<ValueInfo>& inputs,
+                                                 int64_t batch, uint32_t seed);
+
+// Imports the single-input model at `model_path`, draws `samples` random
+// inputs for it and writes them to a new .npy file in the temporary
+// directory; returns its path (the caller removes it).
+absl::StatusOr<std::string> WriteRandomCalibrationNpy(const std::string& model_path,
+                                                      int64_t samples, uint32_t seed);
+
+}  // namespace qs

@@ -52,13 +52,16 @@ struct VariantConfig {
   // Per-layer weight bit widths chosen by search. Implies `weights` (whose
   // `bits` then holds the largest candidate).
   std::optional<AutoBitsConfig> auto_bits = std::nullopt;
+  // Tree ensembles (ai.onnx.ml); a quantized variant without the key gets
+  // TreesConfig's defaults.
+  std::optional<TreesConfig> trees = std::nullopt;
   // "<file>:<line>:<col>: models[0].variants[2]" ("" for the implicit fp32
   // variant of a model without `variants`).
   std::string location = {};
 
   bool quantized() const {
     return weights.has_value() || activations.has_value() ||
-           auto_bits.has_value();
+           auto_bits.has_value() || trees.has_value();
   }
   bool operator==(const VariantConfig&) const = default;
 };

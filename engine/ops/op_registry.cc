@@ -10,7 +10,10 @@ extern const OpDef kAddOp, kAveragePoolOp, kBatchNormalizationOp, kClipOp,
     kConcatOp, kConvOp, kDivOp, kDropoutOp, kFlattenOp, kGemmOp,
     kGlobalAveragePoolOp, kIdentityOp, kLeakyReluOp, kMatMulOp, kMaxPoolOp,
     kMulOp, kReluOp, kReshapeOp, kSigmoidOp, kSoftmaxOp, kSubOp, kTanhOp,
-    kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp;
+    kTransposeOp, kQuantizeLinearOp, kDequantizeLinearOp, kQConvOp, kQDenseOp,
+    kTreeEnsembleClassifierOp, kTreeEnsembleRegressorOp, kLinearClassifierOp,
+    kLinearRegressorOp, kSVMClassifierOp, kSVMRegressorOp, kScalerOp, kNormalizerOp,
+    kZipMapOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -21,7 +24,11 @@ const std::vector<const OpDef*>& AllOps() {
       &kLeakyReluOp, &kMatMulOp,      &kMaxPoolOp,            &kMulOp,
       &kReluOp,      &kReshapeOp,     &kSigmoidOp,            &kSoftmaxOp,
       &kSubOp,       &kTanhOp,        &kTransposeOp,          &kQuantizeLinearOp,
-      &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp};
+      &kDequantizeLinearOp, &kQConvOp,  &kQDenseOp,
+      // ai.onnx.ml (engine/ml/)
+      &kTreeEnsembleClassifierOp, &kTreeEnsembleRegressorOp, &kLinearClassifierOp,
+      &kLinearRegressorOp, &kSVMClassifierOp, &kSVMRegressorOp, &kScalerOp,
+      &kNormalizerOp, &kZipMapOp};
   return ops;
 }
 }  // namespace
@@ -31,6 +38,10 @@ const OpDef* FindOp(std::string_view op_type) {
     if (op_type == op->op_type) return op;
   }
   return nullptr;
+}
+
+int64_t NodeOpset(const Graph& graph, const std::string& domain) {
+  return domain == kMlDomain ? graph.ml_opset : graph.opset;
 }
 
 std::vector<std::string> SupportedOps() {

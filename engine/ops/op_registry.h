@@ -15,6 +15,10 @@ namespace qs {
 // minimum (OpDef::min_opset) where its earlier versions meant something else.
 inline constexpr int64_t kMinOpset = 1;
 inline constexpr int64_t kMaxOpset = 17;
+// The ai.onnx.ml (classical ML) opsets the engine accepts (ONNX 1.12 defines 1-3).
+inline constexpr char kMlDomain[] = "ai.onnx.ml";
+inline constexpr int64_t kMinMlOpset = 1;
+inline constexpr int64_t kMaxMlOpset = 3;
 
 struct OpDef {
   const char* op_type;
@@ -24,9 +28,14 @@ struct OpDef {
   std::vector<int> constant_inputs;
   InferFn infer;
   BuildFn build;
+  // "" for ai.onnx; kMlDomain for the classical ML ops; min_opset counts in
+  // this domain's opsets.
+  const char* domain = "";
 };
 
 const OpDef* FindOp(std::string_view op_type);
+// The opset a node of `domain` runs at in `graph` (ai.onnx or ai.onnx.ml).
+int64_t NodeOpset(const Graph& graph, const std::string& domain);
 // "Add, AveragePool, …" for error messages and docs.
 std::string SupportedOpsList();
 std::vector<std::string> SupportedOps();

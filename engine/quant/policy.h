@@ -48,12 +48,20 @@ struct AutoBits {
   std::vector<int> candidate_bits = {2, 4, 8};
 };
 
+// ai.onnx.ml tree ensembles: bin-code width of split thresholds (8/16) and
+// leaf value width (8/16 integers, 32 = float).
+struct TreePolicy {
+  int threshold_bits = 16;
+  int leaf_bits = 16;
+};
+
 struct QuantPolicy {
   WeightQuantSpec weights;  // max_abs_code is set by the engine from the CPU
   ActivationPolicy activations;
   std::optional<OptimizePolicy> optimize;
   std::vector<LayerOverride> layers;
   std::optional<AutoBits> auto_bits;
+  TreePolicy trees;
 };
 
 // What one quantizable layer gets after defaults and overrides.

@@ -16,7 +16,8 @@ class FloatDot final : public DotEngine {
   FloatDot(std::vector<float> w, int64_t m, int64_t f) : w_(std::move(w)), m_(m), f_(f) {}
 
   absl::Status Dot(const float* x, int64_t n, double* out, RunContext&) const override {
-#pragma omp parallel for schedule(static) if (n * m_ * f_ >= (1 << 20))
+    // One thread: these models are small, and an OpenMP team on a busy
+    // machine costs more than it saves (docs/CLASSICAL_ML.md).
     for (int64_t r = 0; r < n; ++r) {
       const float* xr = x + r * f_;
       for (int64_t j = 0; j < m_; ++j) {

@@ -189,12 +189,15 @@ absl::StatusOr<SvmModel> ReadSvm(const OpContext& c, bool classifier) {
     if (m.labels.empty()) return Bad(node, "classlabels_ints is empty");
     m.vectors_per_class = node.GetInts("vectors_per_class");
     for (int64_t v : m.vectors_per_class) {
-      if (v < 0) return Bad(node, "vectors_per_class has a negative count");
+      if (v < 0 || v > static_cast<int64_t>(sv.size())) {
+        return Bad(node, absl::StrCat("vectors_per_class has a count of ", v));
+      }
       m.starts.push_back(vectors);
       vectors += v;
     }
   } else {
     vectors = node.GetInt("n_supports", 0);
+    if (vectors < 0) return Bad(node, absl::StrCat("n_supports is ", vectors));
   }
   m.linear_mode = vectors == 0;
   if (m.linear_mode) {
@@ -208,7 +211,8 @@ absl::StatusOr<SvmModel> ReadSvm(const OpContext& c, bool classifier) {
     m.dot_rows = outputs;
     return m;
   }
-  if (static_cast<int64_t>(sv.size()) != vectors * m.features) {
+  if (vectors > static_cast<int64_t>(sv.size()) ||
+      static_cast<int64_t>(sv.size()) != vectors * m.features) {
     return Bad(node, absl::StrCat("support_vectors has ", sv.size(), " values; expected ",
                                   vectors, " vectors × ", m.features, " features"));
   }

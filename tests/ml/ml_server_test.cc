@@ -126,6 +126,22 @@ TEST_F(MlServerTest, TreeModelPredictMatchesScikitLearn) {
   ExpectSklearnAnswers("rf_digits", "digits", "output_probability", 20);
 }
 
+TEST_F(MlServerTest, TopKRanksTheProbabilities) {
+  const Tensor x = Load("digits_test_x.npy");
+  const Tensor labels = Load("rf_digits_labels.npy");
+  v1::PredictRequest req = Request("rf_digits", x, 3);
+  req.set_top_k(2);
+  v1::PredictResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(v1::InferenceService::NewStub(channel_)->Predict(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.top_k_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(resp.top_k(i).indices_size(), 2);
+    // Labels are the class indices 0-9 here.
+    EXPECT_EQ(resp.top_k(i).indices(0), labels.data<int64_t>()[i]);
+  }
+}
+
 TEST_F(MlServerTest, LinearModelPredictMatchesScikitLearn) {
   ExpectSklearnAnswers("logreg_wine", "wine", "probabilities", 20);
 }

@@ -130,7 +130,8 @@ absl::StatusOr<const OpDef*> FindNodeOp(const Node& node, const Graph& graph,
   if (opset < def->min_opset) {
     return absl::UnimplementedError(absl::StrCat(
         what, ": ", node.Describe(), ": op ", node.op_type, " is supported for ", domain,
-        " opsets ", def->min_opset, " and later; the model uses opset ", opset));
+        " opsets ", def->min_opset, " to ", node.domain.empty() ? kMaxOpset : kMaxMlOpset,
+        "; the model uses opset ", opset));
   }
   return def;
 }

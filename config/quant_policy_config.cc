@@ -479,6 +479,25 @@ absl::Status RequireQuantized(const YamlReader& reader, const Value& v,
                            "activations or auto to this one"));
 }
 
+absl::StatusOr<TreesConfig> ReadTrees(const YamlReader& reader, const Value& v) {
+  ASSIGN_OR_RETURN(MapReader map,
+                   MapReader::Create(reader, v, {"thresholds", "leaves"},
+                                     "tree ensemble quantization"));
+  TreesConfig t;
+  int64_t thresholds = t.threshold_bits, leaves = t.leaf_bits;
+  RETURN_IF_ERROR(map.GetInt("thresholds", 8, 16, &thresholds));
+  RETURN_IF_ERROR(map.GetInt("leaves", 8, 32, &leaves));
+  if (thresholds != 8 && thresholds != 16) {
+    return reader.Error(*map.Find("thresholds"), "thresholds must be 8 or 16 (bits per bin code)");
+  }
+  if (leaves != 8 && leaves != 16 && leaves != 32) {
+    return reader.Error(*map.Find("leaves"), "leaves must be 8, 16 or 32 (32 = float)");
+  }
+  t.threshold_bits = static_cast<int>(thresholds);
+  t.leaf_bits = static_cast<int>(leaves);
+  return t;
+}
+
 }  // namespace
 
 absl::StatusOr<VariantConfig> ParseVariant(const YamlReader& reader,
@@ -486,7 +505,7 @@ absl::StatusOr<VariantConfig> ParseVariant(const YamlReader& reader,
   ASSIGN_OR_RETURN(MapReader map,
                    MapReader::Create(reader, v,
                                      {"name", "weights", "activations",
-                                      "optimize", "layers", "auto", "embeddings"},
+                                      "optimize", "layers", "auto", "embeddings", "trees"},
                                      "a variant"));
   VariantConfig variant;
   ASSIGN_OR_RETURN(Value name, map.Require("name"));
@@ -495,6 +514,9 @@ absl::StatusOr<VariantConfig> ParseVariant(const YamlReader& reader,
 
   if (std::optional<Value> a = map.Find("auto")) {
     ASSIGN_OR_RETURN(variant.auto_bits, ReadAuto(reader, *a));
+  }
+  if (std::optional<Value> t = map.Find("trees")) {
+    ASSIGN_OR_RETURN(variant.trees, ReadTrees(reader, *t));
   }
   const Scope scope = variant.auto_bits ? Scope::kAuto : Scope::kVariant;
   if (std::optional<Value> w = map.Find("weights")) {
@@ -509,6 +531,7 @@ absl::StatusOr<VariantConfig> ParseVariant(const YamlReader& reader,
   if (variant.quantized()) {
     if (!variant.weights) variant.weights = WeightQuantConfig();
     if (!variant.activations) variant.activations = ActivationQuantConfig();
+    if (!variant.trees) variant.trees = TreesConfig();
     if (variant.auto_bits) {
       variant.weights->bits = variant.auto_bits->candidate_bits.back();
     }

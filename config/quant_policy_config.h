@@ -79,6 +79,16 @@ struct AutoBitsConfig {
   bool operator==(const AutoBitsConfig&) const = default;
 };
 
+// How a quantized variant stores ai.onnx.ml tree ensembles (YAML `trees:`).
+struct TreesConfig {
+  // Split thresholds and input features as per-feature bin codes: 8 or 16.
+  int threshold_bits = 16;
+  // Leaf values: 8 or 16 (integers with one scale per class/target) or 32
+  // (float, unchanged).
+  int leaf_bits = 16;
+  bool operator==(const TreesConfig&) const = default;
+};
+
 // "linear", "log2", "kmeans", "sign".
 // Row-wise quantization of embedding tables (YAML `embeddings: {bits: 8|4}`):
 // every Gather of a constant float matrix reads it from a table stored with

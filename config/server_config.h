@@ -59,13 +59,16 @@ struct VariantConfig {
   // Row-wise embedding-table quantization; may be the variant's only key
   // (then every layer stays fp32 and no calibration set is needed).
   std::optional<EmbeddingQuantConfig> embeddings = std::nullopt;
+  // Tree ensembles (ai.onnx.ml); a quantized variant without the key gets
+  // TreesConfig's defaults.
+  std::optional<TreesConfig> trees = std::nullopt;
   // "<file>:<line>:<col>: models[0].variants[2]" ("" for the implicit fp32
   // variant of a model without `variants`).
   std::string location = {};
 
   bool quantized() const {
     return weights.has_value() || activations.has_value() ||
-           auto_bits.has_value();
+           auto_bits.has_value() || trees.has_value();
   }
   // Neither its layers nor its embedding tables are quantized: a valid
   // drift/accuracy reference.

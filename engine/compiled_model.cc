@@ -63,6 +63,12 @@ std::vector<Plan::LayerInfo> CompiledModel::Layers() const {
   return batch1_plan_ ? batch1_plan_->Layers() : std::vector<Plan::LayerInfo>{};
 }
 
+int64_t CompiledModel::weight_bytes() const {
+  int64_t bytes = graph_.InitializerBytes();
+  for (const auto& layer : Layers()) bytes += layer.kernel.weight_bytes;
+  return bytes;
+}
+
 absl::Status CompiledModel::ValidateInputs(const std::vector<Tensor>& inputs) const {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ValueInfo& want = graph_.inputs[i];

@@ -53,8 +53,9 @@ class CompiledModel {
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
   // The batch-1 plan's layers and the oneDNN primitives that run them.
   std::vector<Plan::LayerInfo> Layers() const;
-  // Bytes of constant weights as stored (after folding).
-  int64_t weight_bytes() const { return graph_.InitializerBytes(); }
+  // Bytes of constant weights as stored (after folding), plus parameters
+  // kernels keep themselves (KernelInfo::weight_bytes, the ai.onnx.ml ops).
+  int64_t weight_bytes() const;
 
  private:
   CompiledModel(Graph graph, const CompileOptions& options);

@@ -32,6 +32,15 @@ absl::StatusOr<EvaluationResult> EvaluateClassifier(const CompiledModel& model,
     const int64_t count = std::min(batch_size, data.size() - begin);
     ASSIGN_OR_RETURN(std::vector<Tensor> out, model.RunOrdered({data.Batch(begin, count)}));
     const Tensor& scores = out[0];
+    if (scores.dtype() == DataType::kInt64 && scores.num_elements() == count) {
+      // A classifier's label output (ai.onnx.ml ops): the prediction itself.
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t label = scores.data<int64_t>()[i];
+        result.predictions.push_back(static_cast<int32_t>(label));
+        if (labeled && label == data.labels.data<int64_t>()[begin + i]) ++result.correct;
+      }
+      continue;
+    }
     if (scores.dtype() != DataType::kFloat32 || scores.rank() < 1 ||
         scores.shape()[0] != count || scores.num_elements() % count != 0) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -22,7 +22,8 @@ struct EvaluationResult {
 
 // Runs the model's first input over the dataset in batches of `batch_size`;
 // the first output must be [N, classes] (or [N, ..., classes]: argmax over
-// the last dim of each sample's flattened scores).
+// the last dim of each sample's flattened scores), or an int64 label per
+// sample (the ai.onnx.ml classifiers), taken as the prediction.
 absl::StatusOr<EvaluationResult> EvaluateClassifier(const CompiledModel& model,
                                                     const Dataset& data,
                                                     int64_t batch_size);

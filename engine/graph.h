@@ -60,6 +60,7 @@ struct ValueInfo {
 struct Graph {
   std::string name;
   int64_t opset = 0;  // ai.onnx opset the model was exported with
+  int64_t ml_opset = 0;  // ai.onnx.ml opset; 0 when the model imports none
   std::vector<ValueInfo> inputs;
   std::vector<ValueInfo> outputs;
   std::vector<Node> nodes;  // topologically sorted

@@ -41,6 +41,9 @@ class RunContext {
 // it, data types as "f32", "u8", "s8"). Empty for kernels without one.
 struct KernelInfo {
   std::string impl, src_dt, wei_dt, dst_dt;
+  // Bytes of parameters the kernel holds itself rather than reading from
+  // graph initializers (the ai.onnx.ml ops keep theirs in attributes).
+  int64_t weight_bytes = 0;
 };
 
 class Kernel {

@@ -13,6 +13,7 @@
 #include "engine/quant/calibrator.h"
 #include "engine/quant/layer_selector.h"
 #include "engine/quant/quantize_embeddings.h"
+#include "engine/quant/ml_quantize.h"
 #include "engine/status_macros.h"
 
 namespace qs {
@@ -44,8 +45,8 @@ void Progress(const ModelSpec& spec, const std::string& step, Clock::time_point 
   }
 }
 
-// Fills a report's per-layer primitive names from the compiled model.
-void RecordKernels(const CompiledModel& model, VariantReport& report) {
+// The oneDNN primitive behind each reported layer.
+void FillLayerKernels(const CompiledModel& model, VariantReport& report) {
   for (const auto& layer : model.Layers()) {
     for (auto& r : report.layers) {
       if (r.name != layer.node) continue;
@@ -53,6 +54,7 @@ void RecordKernels(const CompiledModel& model, VariantReport& report) {
       r.src_dt = layer.kernel.src_dt;
       r.wei_dt = layer.kernel.wei_dt;
       r.dst_dt = layer.kernel.dst_dt;
+      if (layer.kernel.weight_bytes > 0) r.weight_bytes = layer.kernel.weight_bytes;
     }
   }
 }
@@ -74,8 +76,40 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildEmbeddingsOnly(
   return std::shared_ptr<const CompiledModel>(std::move(model));
 }
 
+// Classical ML models (ai.onnx.ml ops): engine/quant/ml_quantize.h.
+absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildMlQuantized(
+    const ModelSpec& spec, const VariantSpec& v, SharedState& shared, VariantReport& report) {
+  auto start = Clock::now();
+  std::optional<Dataset> calibration;
+  if (spec.calibration) {
+    Shape sample_shape(shared.fp32->inputs()[0].shape.begin() + 1,
+                       shared.fp32->inputs()[0].shape.end());
+    ASSIGN_OR_RETURN(calibration, LoadDataset(*spec.calibration, sample_shape));
+  }
+  ASSIGN_OR_RETURN(quant::QuantizedGraph q,
+                   quant::QuantizeMlGraph(*shared.fp32, *v.policy,
+                                          calibration ? &*calibration : nullptr,
+                                          spec.eval_batch_size));
+  ASSIGN_OR_RETURN(std::unique_ptr<CompiledModel> model,
+                   CompiledModel::Compile(q.graph, spec.compile));
+  Progress(spec, absl::StrCat("variant '", v.name, "' quantize + compile"), start);
+  report.weight_bits = 0;
+  report.activation_bits = 0;
+  for (const auto& l : q.layers) {
+    report.weight_bits = std::max(report.weight_bits, l.weight_bits);
+    report.activation_bits = std::max(report.activation_bits, l.activation_bits);
+  }
+  if (report.weight_bits == 0) report.weight_bits = report.activation_bits = 32;
+  report.method = q.layers.empty() ? "fp32" : q.layers.front().method;
+  report.weight_bytes = model->weight_bytes();
+  report.layers = q.layers;
+  FillLayerKernels(*model, report);
+  return std::shared_ptr<const CompiledModel>(std::move(model));
+}
+
 absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
     const ModelSpec& spec, const VariantSpec& v, SharedState& shared, VariantReport& report) {
+  if (quant::HasMlNodes(shared.fp32->graph())) return BuildMlQuantized(spec, v, shared, report);
   auto start = Clock::now();
   if (!v.policy->quantize_layers) return BuildEmbeddingsOnly(spec, v, shared, report);
   if (!shared.calibration) {
@@ -160,7 +194,7 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
   report.method = quant::WeightMethodName(policy.weights.method);
   report.weight_bytes = q.weight_bytes;
   report.layers = q.layers;
-  RecordKernels(*model, report);
+  FillLayerKernels(*model, report);
   return std::shared_ptr<const CompiledModel>(std::move(model));
 }
 

@@ -82,22 +82,58 @@ absl::Status ConvertConstant(const onnx::NodeProto& n, Graph& graph) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> DefaultDomainOpset(const onnx::ModelProto& model,
-                                           const std::string& what) {
-  int64_t opset = 0;
+// The ai.onnx and ai.onnx.ml opsets the model imports (0 = not imported).
+// A model must import at least one; a pure ai.onnx.ml model needs no ai.onnx.
+absl::Status ReadOpsets(const onnx::ModelProto& model, const std::string& what,
+                        Graph& graph) {
   for (const auto& imp : model.opset_import()) {
-    if (imp.domain().empty() || imp.domain() == "ai.onnx") opset = imp.version();
+    if (imp.domain().empty() || imp.domain() == "ai.onnx") graph.opset = imp.version();
+    if (imp.domain() == kMlDomain) graph.ml_opset = imp.version();
   }
-  if (opset == 0) {
+  if (graph.opset == 0 && graph.ml_opset == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": the model imports no ai.onnx opset"));
   }
-  if (opset < kMinOpset || opset > kMaxOpset) {
+  if (graph.opset != 0 && (graph.opset < kMinOpset || graph.opset > kMaxOpset)) {
     return absl::UnimplementedError(absl::StrCat(
-        what, ": ai.onnx opset ", opset, " is not supported (supported: ", kMinOpset,
+        what, ": ai.onnx opset ", graph.opset, " is not supported (supported: ", kMinOpset,
         " to ", kMaxOpset, ")"));
   }
-  return opset;
+  if (graph.ml_opset != 0 && (graph.ml_opset < kMinMlOpset || graph.ml_opset > kMaxMlOpset)) {
+    return absl::UnimplementedError(absl::StrCat(
+        what, ": ai.onnx.ml opset ", graph.ml_opset, " is not supported (supported: ",
+        kMinMlOpset, " to ", kMaxMlOpset, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// The op's definition if the engine implements it in the node's domain at
+// the model's opset for that domain; otherwise an error naming the node.
+absl::StatusOr<const OpDef*> FindNodeOp(const Node& node, const Graph& graph,
+                                        const std::string& what) {
+  const OpDef* def = FindOp(node.op_type);
+  if (def == nullptr || node.domain != def->domain) {
+    return absl::UnimplementedError(absl::StrCat(
+        what, ": ", node.Describe(), " uses op '",
+        node.domain.empty() ? "" : node.domain + ".", node.op_type,
+        "', which is not supported (model opset ", graph.opset,
+        "; supported ops: ", SupportedOpsList(), "; ai.onnx opsets ", kMinOpset,
+        " to ", kMaxOpset, ", ai.onnx.ml opsets ", kMinMlOpset, " to ", kMaxMlOpset, ")"));
+  }
+  const int64_t opset = NodeOpset(graph, node.domain);
+  const std::string domain = node.domain.empty() ? "ai.onnx" : node.domain;
+  if (opset == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": ", node.Describe(), " is in domain ", domain,
+        ", which the model does not import"));
+  }
+  if (opset < def->min_opset) {
+    return absl::UnimplementedError(absl::StrCat(
+        what, ": ", node.Describe(), ": op ", node.op_type, " is supported for ", domain,
+        " opsets ", def->min_opset, " to ", node.domain.empty() ? kMaxOpset : kMaxMlOpset,
+        "; the model uses opset ", opset));
+  }
+  return def;
 }
 
 absl::StatusOr<Graph> ConvertModel(const onnx::ModelProto& model, const std::string& what) {
@@ -106,7 +142,7 @@ absl::StatusOr<Graph> ConvertModel(const onnx::ModelProto& model, const std::str
         what, " is not an ONNX model (no ir_version or no graph)"));
   }
   Graph graph;
-  ASSIGN_OR_RETURN(graph.opset, DefaultDomainOpset(model, what));
+  RETURN_IF_ERROR(ReadOpsets(model, what, graph));
   const onnx::GraphProto& g = model.graph();
   graph.name = g.name();
   for (const auto& init : g.initializer()) {
@@ -139,21 +175,8 @@ absl::StatusOr<Graph> ConvertModel(const onnx::ModelProto& model, const std::str
     node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
     node.inputs.assign(n.input().begin(), n.input().end());
     node.outputs.assign(n.output().begin(), n.output().end());
-    if (!node.domain.empty() || FindOp(node.op_type) == nullptr) {
-      return absl::UnimplementedError(absl::StrCat(
-          what, ": ", node.Describe(), " uses op '",
-          node.domain.empty() ? "" : node.domain + ".", node.op_type,
-          "', which is not supported (model opset ", graph.opset,
-          "; supported ops: ", SupportedOpsList(), "; ai.onnx opsets ", kMinOpset,
-          " to ", kMaxOpset, ")"));
-    }
-    if (const OpDef* def = FindOp(node.op_type); graph.opset < def->min_opset) {
-      return absl::UnimplementedError(absl::StrCat(
-          what, ": ", node.Describe(), ": op ", node.op_type,
-          " is supported for ai.onnx opsets ", def->min_opset, " to ", kMaxOpset,
-          "; the model uses opset ", graph.opset));
-    }
-    RETURN_IF_ERROR(CheckNodeAgainstSchema(n, graph.opset, absl::StrCat(what, ": ", node.Describe())));
+    RETURN_IF_ERROR(FindNodeOp(node, graph, what).status());
+    RETURN_IF_ERROR(CheckNodeAgainstSchema(n, NodeOpset(graph, node.domain), absl::StrCat(what, ": ", node.Describe())));
     for (const auto& a : n.attribute()) {
       ASSIGN_OR_RETURN(node.attributes[a.name()], ConvertAttribute(a, node.Describe()));
     }

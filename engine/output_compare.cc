@@ -43,6 +43,13 @@ void LogProbabilities(const float* row, int64_t n, std::vector<double>& out) {
 
 }  // namespace
 
+const Tensor* FirstFloatOutput(const std::vector<Tensor>& outputs) {
+  for (const Tensor& t : outputs) {
+    if (t.dtype() == DataType::kFloat32) return &t;
+  }
+  return nullptr;
+}
+
 std::vector<int32_t> RowArgMax(const Tensor& scores) {
   std::vector<int32_t> top1;
   if (scores.dtype() != DataType::kFloat32 || scores.rank() < 1 || scores.shape()[0] <= 0) {

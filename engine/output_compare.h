@@ -35,6 +35,11 @@ absl::StatusOr<std::vector<SampleComparison>> CompareOutputs(const Tensor& refer
                                                              const Tensor& variant,
                                                              ScoreKind kind = ScoreKind::kAuto);
 
+// The output drift and feedback compare: the first float32 one (for neural
+// models the first output; ai.onnx.ml classifiers put an int64 label first
+// and the class probabilities second). nullptr when there is none.
+const Tensor* FirstFloatOutput(const std::vector<Tensor>& outputs);
+
 // The index of the largest score of each row of a float32 tensor [N, ...].
 std::vector<int32_t> RowArgMax(const Tensor& scores);
 

@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildNode(
     return absl::UnimplementedError(absl::StrCat(node.Describe(), ": unsupported op"));
   }
   OpContext ctx{node};
-  ctx.opset = graph.opset;
+  ctx.opset = NodeOpset(graph, node.domain);
   for (size_t i = 0; i < node.inputs.size(); ++i) {
     const std::string& in = node.inputs[i];
     if (in.empty()) {
@@ -279,6 +279,7 @@ absl::StatusOr<std::vector<Tensor>> EvaluateConstantNode(const Node& node,
                                                          const dnnl::engine& engine) {
   Graph g;
   g.opset = graph.opset;
+  g.ml_opset = graph.ml_opset;
   for (const auto& in : node.inputs) {
     if (!in.empty()) g.initializers[in] = graph.initializers.at(in);
   }

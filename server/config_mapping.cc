@@ -77,6 +77,7 @@ std::optional<quant::QuantPolicy> ToPolicy(const VariantConfig& v) {
     lo.location = o.location;
     p.layers.push_back(std::move(lo));
   }
+  if (v.trees) p.trees = quant::TreePolicy{v.trees->threshold_bits, v.trees->leaf_bits};
   if (v.auto_bits) {
     p.auto_bits = quant::AutoBits{v.auto_bits->max_accuracy_drop, v.auto_bits->candidate_bits};
   }

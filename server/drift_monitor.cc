@@ -94,21 +94,28 @@ void DriftMonitor::WorkerLoop() {
   idle_.notify_all();
 }
 
+namespace {
+
+absl::StatusOr<Tensor> ComparedOutput(const std::vector<Tensor>& outputs, const char* what) {
+  if (const Tensor* t = FirstFloatOutput(outputs)) return *t;
+  return absl::InternalError(std::string(what) + " has no float32 output to compare");
+}
+
+}  // namespace
+
 absl::StatusOr<Tensor> DriftMonitor::OutputOf(int variant, const Job& job, int blame_variant) {
-  if (variant == job.variant) {
-    if (job.outputs.empty()) return absl::InternalError("the served request had no outputs");
-    return job.outputs.front();
-  }
+  if (variant == job.variant) return ComparedOutput(job.outputs, "the served request");
   absl::StatusOr<std::vector<Tensor>> out = variants_[variant]->RunOrdered(job.inputs);
-  if (out.ok() && out->empty()) out = absl::InternalError("the replay produced no outputs");
-  if (!out.ok()) {
-    observer_->ReplayFailed(blame_variant, out.status());
-    return out.status();
+  absl::StatusOr<Tensor> compared =
+      out.ok() ? ComparedOutput(*out, "the replay") : absl::StatusOr<Tensor>(out.status());
+  if (!compared.ok()) {
+    observer_->ReplayFailed(blame_variant, compared.status());
+    return compared.status();
   }
   if (feedback_ != nullptr && !job.request_id.empty()) {
-    feedback_->Add(job.request_id, variant, RowArgMax(out->front()));
+    feedback_->Add(job.request_id, variant, RowArgMax(*compared));
   }
-  return out->front();
+  return compared;
 }
 
 void DriftMonitor::Replay(const Job& job) {

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "engine/output_compare.h"
 #include "server/call_deadline.h"
 #include "server/status_util.h"
 
@@ -149,7 +150,12 @@ grpc::Status InferenceServiceImpl::DoPredict(grpc::ServerContext* ctx,
     EncodeTensor((*outputs)[i], compiled.outputs()[i].name, req->raw_output(),
                  resp->add_outputs());
   }
-  if (req->top_k() > 0 && !outputs->empty()) FillTopK((*outputs)[0], req->top_k(), resp);
+  // Top-k of the first float32 output: the logits of neural models, the
+  // class probabilities of ai.onnx.ml classifiers (whose first output is
+  // the int64 label).
+  if (const Tensor* scores = FirstFloatOutput(*outputs); req->top_k() > 0 && scores != nullptr) {
+    FillTopK(*scores, req->top_k(), resp);
+  }
   return grpc::Status::OK;
 }
 

@@ -30,8 +30,9 @@ absl::StatusOr<std::vector<Tensor>> ServedModel::Run(int index, std::vector<Tens
     outputs = RunUnbatched(*built.variants[index].model, std::move(inputs), metrics);
   }
   if (!outputs.ok() || outputs->empty()) return outputs;
-  if (feedback != nullptr && !request_id.empty()) {
-    feedback->Record(request_id, index, RowArgMax(outputs->front()));
+  const Tensor* scores = FirstFloatOutput(*outputs);
+  if (feedback != nullptr && !request_id.empty() && scores != nullptr) {
+    feedback->Record(request_id, index, RowArgMax(*scores));
   }
   if (sampled) drift->Submit(index, std::move(kept_inputs), *outputs, request_id);
   return outputs;

@@ -137,8 +137,11 @@ absl::Status QuantServer::SetUpMonitoring(const ModelConfig& mc, ServedModel& se
   monitoring.drift = drift.sample_rate > 0 && monitoring.drift_reference >= 0;
   if (monitoring.drift) {
     const CompiledModel& m = *served.built.variants[monitoring.drift_reference].model;
-    if (m.outputs().empty() || m.outputs().front().dtype != DataType::kFloat32) {
-      spdlog::warn("model {}: drift monitoring is off: its first output is not float32", mc.name);
+    // Drift compares the first float32 output (FirstFloatOutput).
+    const bool any_float = std::any_of(m.outputs().begin(), m.outputs().end(),
+                                       [](const ValueInfo& o) { return o.dtype == DataType::kFloat32; });
+    if (!any_float) {
+      spdlog::warn("model {}: drift monitoring is off: it has no float32 output", mc.name);
       monitoring.drift = false;
     }
   }

@@ -26,7 +26,7 @@ DATA_PKGS="dataset-fashion-mnist libonnx-testdata"
 # in the build tree instead of committing them (docs/MODELS.md).
 TEST_PKGS="prometheus python3-yaml clang libclang-rt-14-dev libomp-dev llvm
   python3-torch python3-torchvision python3-onnx python3-numpy"
-TRAIN_PKGS="python3-torch python3-torchvision python3-onnx python3-numpy"
+TRAIN_PKGS="python3-torch python3-torchvision python3-onnx python3-numpy python3-sklearn"
 RUNTIME_PKGS="libdnnl2 ocl-icd-libopencl1 libgomp1 libgrpc++1.51 libprotobuf32
   libyaml-cpp0.7 libonnx1 libabsl20220623 libprometheus-cpp-core1.0
   libprometheus-cpp-pull1.0 libspdlog1.1 libfmt9 zlib1g dataset-fashion-mnist"

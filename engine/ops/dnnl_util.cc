@@ -124,6 +124,18 @@ dnnl::memory WeightCache::Get(const std::string& key, const Tensor& plain,
   return entry.memory;
 }
 
+std::shared_ptr<const void> WeightCache::Share(const std::string& key,
+                                               std::shared_ptr<const void> value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shared_.try_emplace(key, std::move(value)).first->second;
+}
+
+std::shared_ptr<const void> WeightCache::FindShared(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = shared_.find(key);
+  return it == shared_.end() ? nullptr : it->second;
+}
+
 int64_t WeightCache::bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t total = 0;

@@ -1,6 +1,7 @@
 // Small helpers shared by the oneDNN-backed kernels.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -61,6 +62,13 @@ class WeightCache {
                    const dnnl::memory::desc& want);
   int64_t bytes() const;
 
+  // Shape-independent state a kernel prepares once per compiled model (e.g.
+  // a flattened tree ensemble) and shares with the plans of other batch
+  // sizes: returns the value stored under `key`, storing `value` first when
+  // there is none.
+  std::shared_ptr<const void> Share(const std::string& key, std::shared_ptr<const void> value);
+  std::shared_ptr<const void> FindShared(const std::string& key) const;
+
  private:
   struct Entry {
     std::string key;
@@ -71,6 +79,7 @@ class WeightCache {
   dnnl::engine engine_;
   mutable std::mutex mu_;
   std::vector<Entry> entries_;  // guarded by mu_
+  std::unordered_map<std::string, std::shared_ptr<const void>> shared_;  // guarded by mu_
 };
 
 // "f32", "u8", "s8", "s32", ...

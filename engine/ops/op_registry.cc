@@ -16,6 +16,9 @@ extern const OpDef kGatherOp, kReduceSumOp, kQEmbeddingOp;
 extern const OpDef kShapeOp, kConstantOfShapeOp, kUnsqueezeOp, kSqueezeOp, kSliceOp, kCastOp,
     kEqualOp, kLessOp, kGreaterOp, kWhereOp, kExpandOp, kReduceMeanOp, kReduceMaxOp,
     kReduceMinOp, kSqrtOp, kPowOp, kErfOp, kGeluOp, kLayerNormalizationOp;
+extern const OpDef kTreeEnsembleClassifierOp, kTreeEnsembleRegressorOp, kLinearClassifierOp,
+    kLinearRegressorOp, kSVMClassifierOp, kSVMRegressorOp, kScalerOp, kNormalizerOp,
+    kZipMapOp;
 
 namespace {
 const std::vector<const OpDef*>& AllOps() {
@@ -32,7 +35,11 @@ const std::vector<const OpDef*>& AllOps() {
       &kShapeOp, &kConstantOfShapeOp, &kUnsqueezeOp, &kSqueezeOp, &kSliceOp, &kCastOp,
       &kEqualOp, &kLessOp, &kGreaterOp, &kWhereOp, &kExpandOp, &kReduceMeanOp,
       &kReduceMaxOp, &kReduceMinOp, &kSqrtOp, &kPowOp, &kErfOp, &kGeluOp,
-      &kLayerNormalizationOp};
+      &kLayerNormalizationOp,
+      // ai.onnx.ml (engine/ml/)
+      &kTreeEnsembleClassifierOp, &kTreeEnsembleRegressorOp, &kLinearClassifierOp,
+      &kLinearRegressorOp, &kSVMClassifierOp, &kSVMRegressorOp, &kScalerOp,
+      &kNormalizerOp, &kZipMapOp};
   return ops;
 }
 }  // namespace
@@ -42,6 +49,10 @@ const OpDef* FindOp(std::string_view op_type) {
     if (op_type == op->op_type) return op;
   }
   return nullptr;
+}
+
+int64_t NodeOpset(const Graph& graph, const std::string& domain) {
+  return domain == kMlDomain ? graph.ml_opset : graph.opset;
 }
 
 std::vector<std::string> SupportedOps() {

@@ -15,6 +15,10 @@ namespace qs {
 // minimum (OpDef::min_opset) where its earlier versions meant something else.
 inline constexpr int64_t kMinOpset = 1;
 inline constexpr int64_t kMaxOpset = 17;
+// The ai.onnx.ml (classical ML) opsets the engine accepts (ONNX 1.12 defines 1-3).
+inline constexpr char kMlDomain[] = "ai.onnx.ml";
+inline constexpr int64_t kMinMlOpset = 1;
+inline constexpr int64_t kMaxMlOpset = 3;
 
 struct OpDef {
   const char* op_type;
@@ -28,9 +32,14 @@ struct OpDef {
   // every node whose inputs are all known when a plan is built, is evaluated
   // once per plan (per batch size) instead of on every run.
   bool shape_only = false;
+  // "" for ai.onnx; kMlDomain for the classical ML ops; min_opset counts in
+  // this domain's opsets.
+  const char* domain = "";
 };
 
 const OpDef* FindOp(std::string_view op_type);
+// The opset a node of `domain` runs at in `graph` (ai.onnx or ai.onnx.ml).
+int64_t NodeOpset(const Graph& graph, const std::string& domain);
 // "Add, AveragePool, …" for error messages and docs.
 std::string SupportedOpsList();
 std::vector<std::string> SupportedOps();

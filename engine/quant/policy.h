@@ -53,6 +53,13 @@ struct EmbeddingPolicy {
   int bits = 8;  // 8 or 4
 };
 
+// ai.onnx.ml tree ensembles: bin-code width of split thresholds (8/16) and
+// leaf value width (8/16 integers, 32 = float).
+struct TreePolicy {
+  int threshold_bits = 16;
+  int leaf_bits = 16;
+};
+
 struct QuantPolicy {
   WeightQuantSpec weights;  // max_abs_code is set by the engine from the CPU
   ActivationPolicy activations;
@@ -63,6 +70,7 @@ struct QuantPolicy {
   // false: only `embeddings` applies; every layer stays fp32 and the variant
   // needs no calibration set.
   bool quantize_layers = true;
+  TreePolicy trees;
 };
 
 // What one quantizable layer gets after defaults and overrides.

@@ -186,6 +186,25 @@ TEST_F(QuantPolicyConfigTest, EmptySectionsArePresentWithDefaults) {
   EXPECT_TRUE(v.layers.empty());
 }
 
+TEST_F(QuantPolicyConfigTest, TreesKeyQuantizesAndDefaults) {
+  const VariantConfig v = ParseVariant({"        trees: {thresholds: 8, leaves: 32}"});
+  EXPECT_TRUE(v.quantized());
+  ASSERT_TRUE(v.trees.has_value());
+  EXPECT_EQ(v.trees->threshold_bits, 8);
+  EXPECT_EQ(v.trees->leaf_bits, 32);
+  ExpectWeights(v.weights, WeightMethodConfig::kLinear, 8, true, true);
+  const VariantConfig w = ParseVariant({"        weights: {bits: 8}"});
+  ASSERT_TRUE(w.trees.has_value());
+  EXPECT_EQ(w.trees->threshold_bits, 16);
+  EXPECT_EQ(w.trees->leaf_bits, 16);
+  EXPECT_FALSE(ParseVariant({}).trees.has_value());
+  EXPECT_THAT(VariantError({"        trees: {thresholds: 12}"}),
+              HasSubstr("trees.thresholds: thresholds must be 8 or 16"));
+  EXPECT_THAT(VariantError({"        trees: {leaves: 4}"}), HasSubstr("trees.leaves"));
+  EXPECT_THAT(VariantError({"        trees: {leafs: 8}"}),
+              HasSubstr("unknown key (allowed: thresholds, leaves)"));
+}
+
 TEST_F(QuantPolicyConfigTest, SignDefaultsTo1Bit) {
   const VariantConfig v = ParseVariant({"        weights: {method: sign}"});
   ExpectWeights(v.weights, WeightMethodConfig::kSign, 1, true, true);
@@ -247,7 +266,7 @@ TEST_F(QuantPolicyConfigTest, EnumNames) {
 TEST_F(QuantPolicyConfigTest, UnknownKeysAtEveryLevelListTheAllowedOnes) {
   EXPECT_EQ(VariantError({"        weight: {bits: 4}"}),
             "test.yaml:7:9: models[0].variants[0].weight: unknown key "
-            "(allowed: name, weights, activations, optimize, layers, auto, embeddings); "
+            "(allowed: name, weights, activations, optimize, layers, auto, embeddings, trees); "
             "did you mean \"weights\"?");
   EXPECT_EQ(VariantError({"        weights: {bit: 4}"}),
             "test.yaml:7:19: models[0].variants[0].weights.bit: unknown key "

@@ -448,7 +448,7 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
                            "        bits: 8"})),
               HasSubstr("test.yaml:6:9: models[0].variants[0].bits: unknown "
                         "key (allowed: name, weights, activations, optimize, "
-                        "layers, auto, embeddings)"));
+                        "layers, auto, embeddings, trees)"));
   // yaml-cpp 0.7 has no merge keys: `<<` is just an unknown key.
   EXPECT_THAT(Error(Lines({"x: &x {}", "<<: *x"})),
               HasSubstr("test.yaml:1:1: x: unknown key"));

@@ -132,12 +132,12 @@ TEST(OnnxImporterTest, FileOverSizeLimitIsResourceExhausted) {
 
 TEST(OnnxImporterTest, UnsupportedOpNamesNodeOpAndSupportedList) {
   OnnxBuilder b(13);
-  b.Input("x", {1, 4}).Node("Gelu", {"x"}, {"y"}, {}, "my_gelu").Output("y");
+  b.Input("x", {1, 4}).Node("Celu", {"x"}, {"y"}, {}, "my_celu").Output("y");
   absl::StatusOr<Graph> g = test::ImportBuilt(b);
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(g.status().message(),
-              AllOf(HasSubstr("'my_gelu'"), HasSubstr("'Gelu'"), HasSubstr("Conv"),
+              AllOf(HasSubstr("'my_celu'"), HasSubstr("'Celu'"), HasSubstr("Conv"),
                     HasSubstr("MatMul"), HasSubstr(SupportedOpsList()),
                     HasSubstr("opsets 1 to 17")));
 }

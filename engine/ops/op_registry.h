@@ -28,13 +28,13 @@ struct OpDef {
   std::vector<int> constant_inputs;
   InferFn infer;
   BuildFn build;
+  // "" for ai.onnx; kMlDomain for the classical ML ops; min_opset counts in
+  // this domain's opsets.
+  const char* domain = "";
   // The output depends only on the input shapes (Shape): such a node, and
   // every node whose inputs are all known when a plan is built, is evaluated
   // once per plan (per batch size) instead of on every run.
   bool shape_only = false;
-  // "" for ai.onnx; kMlDomain for the classical ML ops; min_opset counts in
-  // this domain's opsets.
-  const char* domain = "";
 };
 
 const OpDef* FindOp(std::string_view op_type);

@@ -59,7 +59,11 @@ absl::StatusOr<ReduceParams> ResolveReduce(const OpContext& c) {
 }
 
 absl::StatusOr<std::vector<TypedShape>> InferReduce(const OpContext& c) {
-  RETURN_IF_ERROR(RequireFloatInputs(c));
+  if (c.in_dtypes[0] != DataType::kFloat32) {  // input 1 (axes) is int64
+    return absl::UnimplementedError(absl::StrCat(
+        c.node.Describe(), ": input has type ", DataTypeName(c.in_dtypes[0]),
+        "; this op supports float32 only"));
+  }
   ASSIGN_OR_RETURN(ReduceParams p, ResolveReduce(c));
   if (NumElements(c.in_shapes[0]) == 0) {
     return absl::InvalidArgumentError(absl::StrCat(c.node.Describe(), ": empty input"));

@@ -103,7 +103,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildConstantOfShape(const OpContext& c)
 
 }  // namespace
 
-extern const OpDef kShapeOp = {"Shape", 1, {}, InferShape, BuildShape, /*shape_only=*/true};
+extern const OpDef kShapeOp = {"Shape", 1, {}, InferShape, BuildShape, /*domain=*/"",
+                              /*shape_only=*/true};
 extern const OpDef kConstantOfShapeOp = {"ConstantOfShape", 9, {0}, InferConstantOfShape,
                                          BuildConstantOfShape};
 

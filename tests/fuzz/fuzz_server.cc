@@ -50,10 +50,7 @@ FuzzServer* Start() {
   s->limits.max_batch_rows = s->config.server.max_batch_rows;
   s->limits.reject_nonfinite = s->config.server.nan_policy == NanPolicy::kReject;
   s->predict = new InferenceServiceImpl(s->server->registry(), s->limits, &s->server->metrics());
-  std::vector<std::string> names;
-  for (const ModelConfig& m : s->config.models) names.push_back(m.name);
-  s->kserve = new KServeServiceImpl(s->server->registry(), s->limits, names,
-                                    &s->server->metrics());
+  s->kserve = new KServeServiceImpl(s->server->registry(), s->limits, &s->server->metrics());
   return s;
 }
 

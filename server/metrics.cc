@@ -316,15 +316,15 @@ absl::StatusOr<std::vector<Tensor>> RunUnbatched(const CompiledModel& model,
   return outputs;
 }
 
-void RequestMetrics::Serving(VariantMetrics* variant) {
+void RequestMetrics::Serving(std::shared_ptr<VariantMetrics> variant) {
   if (resolved_) return;
   resolved_ = true;
-  variant_ = variant;
+  variant_ = std::move(variant);
   if (variant_ && variant_->inflight) variant_->inflight->Increment();
 }
 
 grpc::Status RequestMetrics::Finish(grpc::Status status) {
-  VariantMetrics* m = resolved_ ? variant_ : fallback_;
+  VariantMetrics* m = resolved_ ? variant_.get() : fallback_;
   if (m == nullptr) return status;
   const int code = static_cast<int>(status.error_code());
   m->requests[code >= 0 && code < kGrpcCodeCount ? code : 2]->Increment();  // 2: UNKNOWN

@@ -166,15 +166,17 @@ class RequestMetrics {
   RequestMetrics& operator=(const RequestMetrics&) = delete;
 
   // The request resolved to `variant` (may be null); counts it in flight.
-  void Serving(VariantMetrics* variant);
-  VariantMetrics* variant() const { return variant_; }
+  void Serving(std::shared_ptr<VariantMetrics> variant);
+  VariantMetrics* variant() const { return variant_.get(); }
   // Counts the status code, observes the duration, ends in flight; returns
   // `status` unchanged.
   grpc::Status Finish(grpc::Status status);
 
  private:
   VariantMetrics* fallback_;
-  VariantMetrics* variant_ = nullptr;
+  // Owned: a config reload may drop the model's metrics while this request
+  // is still finishing (found by ASan in ReloadTest).
+  std::shared_ptr<VariantMetrics> variant_;
   bool resolved_ = false;
   std::chrono::steady_clock::time_point start_;
 };

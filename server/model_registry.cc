@@ -38,9 +38,9 @@ absl::StatusOr<std::vector<Tensor>> ServedModel::Run(int index, std::vector<Tens
   return outputs;
 }
 
-VariantMetrics* ServedModel::FindMetrics(const std::string& variant) const {
+std::shared_ptr<VariantMetrics> ServedModel::FindMetrics(const std::string& variant) const {
   for (size_t i = 0; i < built.variants.size() && i < metrics.size(); ++i) {
-    if (built.variants[i].report.name == variant) return metrics[i].get();
+    if (built.variants[i].report.name == variant) return metrics[i];
   }
   return nullptr;
 }

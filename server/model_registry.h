@@ -56,7 +56,9 @@ struct ServedModel {
                                           VariantMetrics* metrics,
                                           const std::string& request_id) const;
   // The variant's metrics, or nullptr if `variant` does not exist or has none.
-  VariantMetrics* FindMetrics(const std::string& variant) const;
+  // Shared: a request keeps its variant's metrics alive past a reload that
+  // replaces this model (it counts its status after the handler returns).
+  std::shared_ptr<VariantMetrics> FindMetrics(const std::string& variant) const;
 };
 
 class ModelRegistry {

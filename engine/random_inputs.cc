@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -38,6 +39,53 @@ absl::StatusOr<std::vector<Tensor>> RandomInputs(const std::vector<ValueInfo>& i
     }
     out.push_back(std::move(t));
   }
+  return out;
+}
+
+absl::StatusOr<std::vector<Tensor>> InputsFromNpy(const std::vector<ValueInfo>& inputs,
+                                                  const std::string& npy_path, int64_t batch) {
+  if (inputs.size() != 1) {
+    return absl::InvalidArgumentError("input data '" + npy_path + "': the model has " +
+                                      std::to_string(inputs.size()) +
+                                      " inputs; a .npy file can feed only a single-input model");
+  }
+  auto data = ReadNpy(npy_path);
+  if (!data.ok()) return data.status();
+  const ValueInfo& in = inputs.front();
+  if (data->dtype() == DataType::kFloat64 && in.dtype == DataType::kFloat32) {
+    Tensor converted(DataType::kFloat32, data->shape());
+    const double* src = data->data<double>();
+    float* dst = converted.data<float>();
+    for (int64_t i = 0; i < data->num_elements(); ++i) dst[i] = static_cast<float>(src[i]);
+    *data = std::move(converted);
+  }
+  if (data->dtype() != in.dtype) {
+    return absl::InvalidArgumentError("input data '" + npy_path + "': dtype " +
+                                      DataTypeName(data->dtype()) + ", but input '" + in.name +
+                                      "' is " + DataTypeName(in.dtype));
+  }
+  const Shape& file_shape = data->shape();
+  const bool shape_matches =
+      file_shape.size() == in.shape.size() && !file_shape.empty() && file_shape[0] > 0 &&
+      std::equal(in.shape.begin() + 1, in.shape.end(), file_shape.begin() + 1,
+                 [](int64_t want, int64_t have) { return want < 0 || want == have; });
+  if (!shape_matches) {
+    return absl::InvalidArgumentError("input data '" + npy_path + "': shape " +
+                                      ShapeToString(file_shape) + " does not fit input '" +
+                                      in.name + "' " + ShapeToString(in.shape) +
+                                      " (first dimension = samples)");
+  }
+  Shape shape = file_shape;
+  shape[0] = batch;
+  Tensor t(in.dtype, shape);
+  const size_t row_bytes = data->byte_size() / static_cast<size_t>(file_shape[0]);
+  for (int64_t r = 0; r < batch; ++r) {
+    std::memcpy(static_cast<char*>(t.raw_data()) + r * row_bytes,
+                static_cast<const char*>(data->raw_data()) + (r % file_shape[0]) * row_bytes,
+                row_bytes);
+  }
+  std::vector<Tensor> out;
+  out.push_back(std::move(t));
   return out;
 }
 

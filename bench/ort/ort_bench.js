@@ -8,11 +8,16 @@
 // Fashion-MNIST test split (Debian's dataset-fashion-mnist, pixels / 255).
 //
 //   node bench/ort/ort_bench.js --model FILE.onnx [--variant NAME] [--batch N]
-//        [--threads N] [--seconds S] [--json] [--fmnist-accuracy [--count N]]
+//        [--threads N] [--seconds S] [--input-data FILE.npy] [--json]
+//        [--fmnist-accuracy [--count N]]
 //
 // Session: intra_op_num_threads = --threads, inter_op 1, sequential
 // execution, all graph optimizations. Inputs: floats uniform in [0, 1),
-// integer inputs 0, the first (dynamic) dimension set to --batch.
+// integer inputs 0, the first (dynamic) dimension set to --batch; or, with
+// --input-data, the rows of a float32/float64 .npy repeated up to --batch
+// (as `quantserve bench --input-data` does). Only tensor outputs are fetched
+// (a ZipMap's sequence of maps is not a tensor, and onnxruntime-node cannot
+// return one).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -20,10 +25,10 @@ const zlib = require('zlib');
 const ort = require('onnxruntime-node');
 
 const USAGE = 'usage: ort_bench.js --model FILE.onnx [--variant NAME] [--batch N] [--threads N] ' +
-  '[--seconds S] [--json] [--fmnist-accuracy [--count N] [--data-dir DIR]]';
+  '[--seconds S] [--input-data FILE.npy] [--json] [--fmnist-accuracy [--count N] [--data-dir DIR]]';
 
 function parseArgs(argv) {
-  const a = { model: '', variant: 'fp32', batch: 1, threads: 1, seconds: 10, json: false,
+  const a = { model: '', variant: 'fp32', batch: 1, threads: 1, seconds: 10, json: false, inputData: '',
     fmnistAccuracy: false, count: 0, dataDir: '/usr/share/datasets/fashion-mnist' };
   const numeric = { '--batch': 'batch', '--threads': 'threads', '--seconds': 'seconds', '--count': 'count' };
   for (let i = 0; i < argv.length; ++i) {
@@ -32,6 +37,7 @@ function parseArgs(argv) {
     else if (k === '--fmnist-accuracy') a.fmnistAccuracy = true;
     else if (k === '--model') a.model = argv[++i];
     else if (k === '--variant') a.variant = argv[++i];
+    else if (k === '--input-data') a.inputData = argv[++i];
     else if (k === '--data-dir') a.dataDir = argv[++i];
     else if (k in numeric) {
       const v = Number(argv[++i]);
@@ -80,6 +86,44 @@ function randomFeeds(session, batch) {
   return feeds;
 }
 
+// A C-order float32 or float64 .npy (format 1.0-3.0) as { dims, data: Float32Array }.
+function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  if (buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new Error(`${file}: not a .npy file`);
+  const major = buf[6];
+  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = buf.toString('latin1', start, start + headerLen);
+  const descr = /'descr':\s*'([^']+)'/.exec(header);
+  const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
+  if (!descr || !shape || /'fortran_order':\s*True/.test(header)) {
+    throw new Error(`${file}: unsupported .npy header ${header.trim()}`);
+  }
+  const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s).map(Number);
+  const n = dims.reduce((x, y) => x * y, 1);
+  const bytes = buf.subarray(start + headerLen);
+  const data = new Float32Array(n);
+  if (descr[1] === '<f4') {
+    for (let i = 0; i < n; ++i) data[i] = bytes.readFloatLE(4 * i);
+  } else if (descr[1] === '<f8') {
+    for (let i = 0; i < n; ++i) data[i] = bytes.readDoubleLE(8 * i);
+  } else {
+    throw new Error(`${file}: dtype ${descr[1]} (float32 or float64 expected)`);
+  }
+  return { dims, data };
+}
+
+function npyFeeds(session, batch, file) {
+  if (session.inputNames.length !== 1) throw new Error('--input-data needs a single-input model');
+  const { dims, data } = readNpy(file);
+  const rowLen = data.length / dims[0];
+  const x = new Float32Array(batch * rowLen);
+  for (let r = 0; r < batch; ++r) {
+    x.set(data.subarray((r % dims[0]) * rowLen, (r % dims[0] + 1) * rowLen), r * rowLen);
+  }
+  return { [session.inputNames[0]]: new ort.Tensor('float32', x, [batch, ...dims.slice(1)]) };
+}
+
 function readIdx(file) {
   const buf = zlib.gunzipSync(fs.readFileSync(file));
   const ndim = buf[3];
@@ -124,19 +168,21 @@ async function main() {
     executionProviders: ['cpu'], intraOpNumThreads: a.threads, interOpNumThreads: 1,
     executionMode: 'sequential', graphOptimizationLevel: 'all' });
   const buildSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const result = { model: a.model, variant: a.variant, batch: a.batch, threads: a.threads };
+  const result = { model: a.model, variant: a.variant, inputs: a.inputData || 'random',
+    batch: a.batch, threads: a.threads };
   if (a.fmnistAccuracy) {
     Object.assign(result, await fmnistAccuracy(session, a));
   } else {
-    const feeds = randomFeeds(session, a.batch);
+    const feeds = a.inputData ? npyFeeds(session, a.batch, a.inputData) : randomFeeds(session, a.batch);
+    const fetches = session.outputNames.filter((name, i) => session.outputMetadata[i].isTensor);
     const warmUntil = Date.now() + 500;
-    for (let i = 0; i < 3 || Date.now() < warmUntil; ++i) await session.run(feeds);
+    for (let i = 0; i < 3 || Date.now() < warmUntil; ++i) await session.run(feeds, fetches);
     const ms = [];
     const start = process.hrtime.bigint();
     const until = start + BigInt(Math.round(a.seconds * 1e9));
     while (process.hrtime.bigint() < until || ms.length < 3) {
       const s = process.hrtime.bigint();
-      await session.run(feeds);
+      await session.run(feeds, fetches);
       ms.push(Number(process.hrtime.bigint() - s) / 1e6);
     }
     const wall = Number(process.hrtime.bigint() - start) / 1e9;

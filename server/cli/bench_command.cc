@@ -122,7 +122,9 @@ int Bench(const BenchArgs& args) {
   if (!built.ok()) return Fail(built.status().ToString());
   const CompiledModel& model = *built->variants.front().model;
 
-  auto inputs = RandomInputs(model.inputs(), args.batch, 1);
+  auto inputs = args.input_data.empty()
+                    ? RandomInputs(model.inputs(), args.batch, 1)
+                    : InputsFromNpy(model.inputs(), args.input_data, args.batch);
   if (!inputs.ok()) return Fail(inputs.status().ToString());
   // Warm-up: plans for this shape, oneDNN primitives, OpenMP threads.
   const auto warm_until = Clock::now() + std::chrono::milliseconds(500);
@@ -149,6 +151,7 @@ int Bench(const BenchArgs& args) {
     nlohmann::json j;
     j["model"] = args.model;
     j["variant"] = variant_name;
+    j["inputs"] = args.input_data.empty() ? std::string("random") : args.input_data;
     j["batch"] = args.batch;
     j["threads"] = args.threads;
     j["runs"] = ms.size();

@@ -53,12 +53,13 @@ struct BenchArgs {
   std::string preset;            // ... or "fp32" / "w8a8"
   std::string calibration_data;  // .npy of float inputs, or "random"
   int64_t calibration_samples = 256;
+  std::string input_data;        // .npy of inputs to run on; empty: random inputs
   int64_t batch = 1;
   int threads = 1;
   double seconds = 10;
   bool json = false;
 };
-// In-process throughput and latency of one variant (random inputs).
+// In-process throughput and latency of one variant (random or --input-data inputs).
 int Bench(const BenchArgs& args);
 
 }  // namespace qs::cli

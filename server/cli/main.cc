@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
                         "Calibration samples used (random: generated)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  bench_cmd->add_option("--input-data", bench.input_data,
+                        ".npy of real inputs (rows repeated up to --batch) instead of random "
+                        "ones: for models whose speed depends on the values (tree ensembles)")
+      ->check(CLI::ExistingFile);
   bench_cmd->add_option("--batch", bench.batch, "Batch size")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));

@@ -137,6 +137,35 @@ TEST(CliTest, BenchQuantizesByPresetOrByConfigVariant) {
   EXPECT_LT(w4["weight_bytes"].get<int64_t>(), w8["weight_bytes"].get<int64_t>());
 }
 
+TEST(CliTest, BenchRunsOnInputDataRows) {
+  // 450 digits rows repeated up to a batch of 1000: a tree ensemble's speed
+  // depends on the values, so the benchmark can run on real ones.
+  Result r = RunCli("bench --model " + kModels + "/ml/rf_digits.onnx --preset fp32 --input-data " +
+                        kModels + "/ml/digits_test_x.npy --batch 1000 --seconds 0.1 --json",
+                    false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["inputs"], kModels + "/ml/digits_test_x.npy");
+  EXPECT_EQ(j["batch"], 1000);
+  EXPECT_GE(j["runs"].get<int>(), 3);
+
+  r = RunCli("bench --model " + kModels + "/fmnist_cnn.onnx --preset fp32 --seconds 0.1 --json",
+             false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["inputs"], "random");
+
+  // Rows of the wrong width name the file, the input and both shapes.
+  r = RunCli("bench --model " + kModels + "/ml/rf_digits.onnx --preset fp32 --input-data " +
+             kModels + "/ml/wine_test_x.npy --seconds 0.1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("wine_test_x.npy': shape [45,13] does not fit input 'input'"));
+  // Labels are int64: not the input's dtype.
+  r = RunCli("bench --model " + kModels + "/ml/rf_digits.onnx --preset fp32 --input-data " +
+             kModels + "/ml/digits_test_y.npy --seconds 0.1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("dtype int64, but input 'input' is float32"));
+}
+
 TEST(CliTest, BenchUsageErrors) {
   const std::string model = " --model " + kModels + "/fmnist_cnn.onnx";
   Result r = RunCli("bench" + model);

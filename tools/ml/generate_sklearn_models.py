@@ -5,6 +5,7 @@ converter package — plus test inputs and scikit-learn's own predictions.
 
 Run with Debian's python3-sklearn, python3-onnx, python3-numpy:
     /usr/bin/python3 tools/ml/generate_sklearn_models.py [--out models/ml]
+                     [--bench-out DIR]
 
 Writes, per model NAME: NAME.onnx, NAME_labels.npy (sklearn predict, int64;
 float32 for regressors) and NAME_scores.npy (float32: predict_proba, or the
@@ -12,6 +13,12 @@ decision values in the ONNX op's layout); per dataset DS: DS_test_x.npy
 (float32), DS_test_y.npy (int64 truth; float32 for regression) and
 DS_calib_x.npy (float32, 200 training rows, for int8 calibration).
 Deterministic: fixed seeds, fixed splits.
+
+--bench-out DIR also writes benchmark-sized ensembles (not committed: a few
+MB) in the form ONNX Runtime loads — plain float attribute lists (ORT 1.30
+refuses float64 `*_as_tensor` attributes on a float model, which the spec
+allows and quantserve reads) and no ZipMap — with the same test inputs, for
+bench/ml_vs_ort.py.
 """
 import argparse
 import os
@@ -93,8 +100,9 @@ def as_tensor_attrs(attrs, names):
     return attrs
 
 
-def random_forest(X, y):
-    clf = RandomForestClassifier(n_estimators=30, max_depth=9, random_state=0).fit(X, y)
+def random_forest(X, y, n_estimators=30, max_depth=9, zipmap=True):
+    clf = RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,
+                                 random_state=0).fit(X, y)
     n = len(clf.estimators_)
 
     def leaf(_, t, node):
@@ -103,8 +111,12 @@ def random_forest(X, y):
 
     a = tree_attrs([e.tree_ for e in clf.estimators_], leaf, "class_")
     classes = [int(c) for c in clf.classes_]
-    nodes = [helper.make_node("TreeEnsembleClassifier", ["input"], ["label", "probabilities"],
-                              domain=ML, classlabels_int64s=classes, post_transform="NONE", **a),
+    tree = helper.make_node("TreeEnsembleClassifier", ["input"], ["label", "probabilities"],
+                            domain=ML, classlabels_int64s=classes, post_transform="NONE", **a)
+    if not zipmap:
+        return clf, model([tree], [float_input(X.shape[1])], classifier_outputs(len(classes))), \
+            clf.predict_proba
+    nodes = [tree,
              helper.make_node("ZipMap", ["probabilities"], ["output_probability"], domain=ML,
                               classlabels_int64s=classes)]
     zipmap_type = onnx.TypeProto()  # seq(map(int64, tensor(float)))
@@ -125,18 +137,21 @@ def boosting_attrs(est, X, prefix):
     return a
 
 
-def gradient_boosting_binary(X, y):
-    clf = GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0).fit(X, y)
+def gradient_boosting_binary(X, y, n_estimators=60, max_depth=3, tensor_attrs=True):
+    clf = GradientBoostingClassifier(n_estimators=n_estimators, max_depth=max_depth,
+                                     random_state=0).fit(X, y)
     a = boosting_attrs(clf, X, "class_")
-    a = as_tensor_attrs(a, ["nodes_values", "class_weights", "base_values"])
+    if tensor_attrs:
+        a = as_tensor_attrs(a, ["nodes_values", "class_weights", "base_values"])
     nodes = [helper.make_node("TreeEnsembleClassifier", ["input"], ["label", "probabilities"],
                               domain=ML, classlabels_int64s=[0, 1], post_transform="LOGISTIC",
                               **a)]
     return clf, model(nodes, [float_input(X.shape[1])], classifier_outputs(2)), clf.predict_proba
 
 
-def gradient_boosting_regressor(X, y):
-    reg = GradientBoostingRegressor(n_estimators=80, max_depth=3, random_state=0).fit(X, y)
+def gradient_boosting_regressor(X, y, n_estimators=80, max_depth=3):
+    reg = GradientBoostingRegressor(n_estimators=n_estimators, max_depth=max_depth,
+                                    random_state=0).fit(X, y)
     a = boosting_attrs(reg, X, "target_")
     nodes = [helper.make_node("TreeEnsembleRegressor", ["input"], ["variable"], domain=ML,
                               n_targets=1, aggregate_function="SUM", post_transform="NONE", **a)]
@@ -234,11 +249,33 @@ MODELS = {
     "svc_poly_iris": ("iris", poly_svm),
 }
 
+# Benchmark-sized ensembles in ONNX Runtime's form: name -> (dataset, builder).
+BENCH_MODELS = {
+    "rf300_digits": ("digits", lambda X, y: random_forest(X, y, 300, None, zipmap=False)),
+    "gb500_breast_cancer": ("breast_cancer", lambda X, y: gradient_boosting_binary(
+        X, y, 500, 4, tensor_attrs=False)),
+    "gb500_diabetes": ("diabetes", lambda X, y: gradient_boosting_regressor(X, y, 500, 4)),
+}
+
+
+def write_bench_models(out, splits):
+    os.makedirs(out, exist_ok=True)
+    for ds, (_, Xte, _, _) in splits.items():
+        np.save(os.path.join(out, f"{ds}_test_x.npy"), Xte)
+    for name, (ds, build) in BENCH_MODELS.items():
+        Xtr, _, ytr, _ = splits[ds]
+        m = build(Xtr, ytr)[1]
+        path = os.path.join(out, f"{name}.onnx")
+        onnx.save(m, path)
+        nodes = len([a for a in m.graph.node[0].attribute if a.name == "nodes_treeids"][0].ints)
+        print(f"{name}: {nodes} nodes, {os.path.getsize(path)} bytes")
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=os.path.join(here, "..", "..", "models", "ml"))
+    parser.add_argument("--bench-out", help="also write benchmark-sized ensembles here")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     splits = {}
@@ -270,6 +307,8 @@ def main():
                 np.asarray(scores(Xte if pre is not None else Xte), dtype=np.float32))
         print(f"{name}: accuracy {np.mean(pred == yte):.4f}, "
               f"{os.path.getsize(os.path.join(args.out, name + '.onnx'))} bytes")
+    if args.bench_out:
+        write_bench_models(args.bench_out, splits)
 
 
 if __name__ == "__main__":

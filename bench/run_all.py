@@ -359,11 +359,12 @@ def markdown(results, a, started):
     return "\n".join(out)
 
 
-def splice(doc, section):
+def splice(doc, section, begin=BEGIN, end=END):
+    """Replaces the text between `begin` and `end` in `doc` (appends it when absent)."""
     text = open(doc).read()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + section + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"

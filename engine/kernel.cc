@@ -1,5 +1,6 @@
 #include "engine/kernel.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
@@ -8,16 +9,17 @@ namespace qs {
 RunContext::RunContext(const dnnl::engine& engine)
     : engine_(engine), stream_(engine) {}
 
-void* RunContext::Scratchpad(size_t bytes) {
-  if (bytes > scratch_bytes_) {
-    size_t rounded = (bytes + 63) / 64 * 64;
+void* RunContext::Scratch(ScratchSlot slot, size_t bytes) {
+  Buffer& b = scratch_[static_cast<int>(slot)];
+  if (bytes > b.bytes || b.data == nullptr) {
+    size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
     void* p = std::aligned_alloc(64, rounded);
     if (p == nullptr) throw std::bad_alloc();
-    scratch_ = std::shared_ptr<std::byte>(static_cast<std::byte*>(p),
-                                          [](std::byte* b) { std::free(b); });
-    scratch_bytes_ = rounded;
+    b.data = std::shared_ptr<std::byte>(static_cast<std::byte*>(p),
+                                        [](std::byte* q) { std::free(q); });
+    b.bytes = rounded;
   }
-  return scratch_.get();
+  return b.data.get();
 }
 
 }  // namespace qs

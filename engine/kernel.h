@@ -20,21 +20,36 @@ namespace qs {
 
 class WeightCache;
 
-// Per-run mutable state: a oneDNN stream and a scratchpad (primitives are
-// created with scratchpad_mode::user, so they never share one).
+// Scratch buffers a kernel may hold at the same time within one step.
+enum class ScratchSlot {
+  kPrimitive,  // a oneDNN primitive's own scratchpad
+  kSrc0,       // input 0 reordered into the layout the primitive wants
+  kSrc1,       // input 1 likewise
+  kDst,        // the primitive's output before its reorder to plain
+  kCount,
+};
+
+// Per-run mutable state: a oneDNN stream and scratch buffers (primitives are
+// created with scratchpad_mode::user, so they never share one). Contexts are
+// pooled by the compiled model, so the buffers are reused across runs.
 class RunContext {
  public:
   explicit RunContext(const dnnl::engine& engine);
   dnnl::stream& stream() { return stream_; }
   const dnnl::engine& engine() const { return engine_; }
-  // A buffer of at least `bytes`, valid until the next call.
-  void* Scratchpad(size_t bytes);
+  // A 64-byte aligned buffer of at least `bytes`, valid until the next call
+  // for the same slot.
+  void* Scratch(ScratchSlot slot, size_t bytes);
+  void* Scratchpad(size_t bytes) { return Scratch(ScratchSlot::kPrimitive, bytes); }
 
  private:
+  struct Buffer {
+    std::shared_ptr<std::byte> data;
+    size_t bytes = 0;
+  };
   dnnl::engine engine_;
   dnnl::stream stream_;
-  std::shared_ptr<std::byte> scratch_;
-  size_t scratch_bytes_ = 0;
+  Buffer scratch_[static_cast<int>(ScratchSlot::kCount)];
 };
 
 // Which oneDNN primitive runs a layer, for reports ("impl" as oneDNN names
@@ -50,6 +65,10 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual KernelInfo Info() const { return {}; }
+  // The oneDNN layout output 0 is written in when the builder was allowed
+  // an opaque one (OpContext::out_layout_free); a zero desc means plain
+  // row-major, which every other output always is.
+  virtual dnnl::memory::desc OutputLayout() const { return {}; }
   // Fills `outputs` (one per node output). Inputs are never modified.
   virtual absl::Status Run(std::span<const Tensor> inputs,
                            std::span<Tensor> outputs, RunContext& ctx) const = 0;
@@ -63,6 +82,14 @@ struct OpContext {
   std::vector<DataType> in_dtypes;
   // Constant value of each input, or nullptr if it is computed at run time.
   std::vector<const Tensor*> constants;
+  // The layout each input arrives in: a zero desc for plain row-major, else
+  // the producer's OutputLayout() (only for inputs the op lists in
+  // OpDef::layout_free_inputs).
+  std::vector<dnnl::memory::desc> in_layouts;
+  // Output 0 may be written in any oneDNN layout (every consumer is
+  // layout-aware and it is not a graph output): keeping the blocked layout
+  // a convolution picked saves a reorder to plain and back per layer.
+  bool out_layout_free = false;
 
   // Filled for builders only (after shape inference).
   std::vector<Shape> out_shapes;
@@ -74,6 +101,10 @@ struct OpContext {
   bool has_input(size_t i) const { return node.HasInput(i); }
   const Tensor* constant(size_t i) const {
     return i < constants.size() ? constants[i] : nullptr;
+  }
+  // Input i's layout (a zero desc: plain).
+  dnnl::memory::desc in_layout(size_t i) const {
+    return i < in_layouts.size() ? in_layouts[i] : dnnl::memory::desc();
   }
 };
 

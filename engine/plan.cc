@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "engine/ops/op_registry.h"
@@ -49,8 +50,9 @@ bool FoldAtBuild(const OpDef& def, const Node& node, const KnownValues& known,
 // Infers shapes for `node` and builds its kernel.
 absl::StatusOr<std::unique_ptr<Kernel>> BuildNode(
     const Node& node, const KnownValues& known,
-    const std::unordered_map<std::string, TypedShape>& types, const dnnl::engine& engine,
-    WeightCache& weights, std::vector<TypedShape>& out_types) {
+    const std::unordered_map<std::string, TypedShape>& types,
+    const std::unordered_map<std::string, dnnl::memory::desc>& layouts, bool out_layout_free,
+    const dnnl::engine& engine, WeightCache& weights, std::vector<TypedShape>& out_types) {
   const Graph& graph = known.graph;
   const OpDef* def = FindOp(node.op_type);
   if (def == nullptr) {
@@ -71,6 +73,13 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildNode(
     ctx.in_dtypes.push_back(t.dtype);
     ctx.constants.push_back(known.Find(in));
   }
+  ctx.in_layouts.resize(node.inputs.size());
+  for (int i : def->layout_free_inputs) {
+    if (!node.HasInput(i)) continue;
+    auto it = layouts.find(node.inputs[i]);
+    if (it != layouts.end()) ctx.in_layouts[i] = it->second;
+  }
+  ctx.out_layout_free = out_layout_free;
   if (ctx.in_shapes.empty() || node.inputs[0].empty()) {
     return absl::InvalidArgumentError(absl::StrCat(node.Describe(), ": has no input"));
   }
@@ -110,6 +119,36 @@ absl::Status RunGuarded(const Kernel& kernel, const Node& node, std::span<const 
   }
   if (st.ok()) return st;
   return absl::Status(st.code(), absl::StrCat(node.Describe(), ": ", st.message()));
+}
+
+bool IsLayoutFreeInput(const Node& consumer, size_t input) {
+  const OpDef* def = FindOp(consumer.op_type);
+  if (def == nullptr) return false;
+  const auto& free = def->layout_free_inputs;
+  return std::find(free.begin(), free.end(), static_cast<int>(input)) != free.end();
+}
+
+// Values that may stay in an opaque oneDNN layout: output 0 of a
+// layout-aware node whose every reader takes it as a layout-free input and
+// that is not a graph output (callers and observers see plain tensors).
+std::unordered_set<std::string> LayoutFreeValues(const Graph& graph) {
+  std::unordered_map<std::string, bool> readers_ok;
+  for (const Node& node : graph.nodes) {
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (node.inputs[i].empty()) continue;
+      auto [it, fresh] = readers_ok.try_emplace(node.inputs[i], true);
+      it->second = it->second && IsLayoutFreeInput(node, i);
+    }
+  }
+  for (const auto& out : graph.outputs) readers_ok[out.name] = false;
+  std::unordered_set<std::string> free;
+  for (const Node& node : graph.nodes) {
+    const OpDef* def = FindOp(node.op_type);
+    if (def == nullptr || def->layout_free_inputs.empty() || node.outputs.empty()) continue;
+    auto it = readers_ok.find(node.outputs[0]);
+    if (it != readers_ok.end() && it->second) free.insert(node.outputs[0]);
+  }
+  return free;
 }
 
 absl::Status CheckSize(const std::string& value, const Node& node, const TypedShape& t,
@@ -163,12 +202,19 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
   long double total = 0;
   KnownValues known{graph, {}};
   std::optional<RunContext> fold_ctx;
+  const std::unordered_set<std::string> layout_free = LayoutFreeValues(graph);
+  std::unordered_map<std::string, dnnl::memory::desc> layouts;  // opaque values only
   for (const Node& node : graph.nodes) {
     Step step;
     step.node = &node;
     std::vector<TypedShape> out_types;
-    ASSIGN_OR_RETURN(step.kernel,
-                     BuildNode(node, known, types, engine, weights, out_types));
+    // A node folded at build time hands out constants: those stay plain.
+    bool all_known = true;
+    for (const auto& in : node.inputs) all_known &= in.empty() || known.Find(in) != nullptr;
+    const bool out_free = !all_known && !node.outputs.empty() &&
+                          layout_free.count(node.outputs[0]) > 0;
+    ASSIGN_OR_RETURN(step.kernel, BuildNode(node, known, types, layouts, out_free, engine,
+                                            weights, out_types));
     if (FoldAtBuild(*FindOp(node.op_type), node, known, out_types)) {
       if (!fold_ctx) fold_ctx.emplace(engine);
       std::vector<Tensor> in, out(node.outputs.size());
@@ -207,6 +253,15 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
                static_cast<long double>(std::max<int64_t>(NumElements(out_types[i].shape), 0));
       step.outputs.push_back(add_slot(node.outputs[i]));
       types[node.outputs[i]] = out_types[i];
+    }
+    if (out_free && step.outputs[0] >= 0) {
+      dnnl::memory::desc layout = step.kernel->OutputLayout();
+      if (layout != dnnl::memory::desc()) {
+        layouts[node.outputs[0]] = layout;
+        plan->opaque_slots_.emplace(step.outputs[0],
+                                    std::make_pair(layout, PlainDesc(out_types[0].shape,
+                                                                     out_types[0].dtype)));
+      }
     }
     plan->steps_.push_back(std::move(step));
   }
@@ -251,7 +306,7 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
     RETURN_IF_ERROR(RunGuarded(*step.kernel, *step.node, in, out, ctx));
     for (size_t i = 0; i < step.outputs.size(); ++i) {
       if (step.outputs[i] < 0) continue;
-      if (observer) (*observer)(step.node->outputs[i], out[i]);
+      if (observer) (*observer)(step.node->outputs[i], PlainView(step.outputs[i], out[i], ctx));
       slots[step.outputs[i]] = std::move(out[i]);
     }
     for (int s : step.release) slots[s] = Tensor();
@@ -266,10 +321,23 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
   return result;
 }
 
+Tensor Plan::PlainView(int slot, const Tensor& value, RunContext& ctx) const {
+  auto it = opaque_slots_.find(slot);
+  if (it == opaque_slots_.end()) return value;
+  const auto& [opaque, plain] = it->second;
+  Tensor out(value.dtype(), value.shape());
+  dnnl::memory src(opaque, ctx.engine(), const_cast<void*>(value.raw_data()));
+  dnnl::memory dst(plain, ctx.engine(), out.raw_data());
+  dnnl::reorder(src, dst).execute(ctx.stream(), src, dst);
+  ctx.stream().wait();
+  return out;
+}
+
 std::vector<Plan::LayerInfo> Plan::Layers() const {
   std::vector<LayerInfo> layers;
   for (const Step& step : steps_) {
-    layers.push_back({step.node->name, step.node->op_type, step.kernel->Info()});
+    const bool opaque = !step.outputs.empty() && opaque_slots_.count(step.outputs[0]) > 0;
+    layers.push_back({step.node->name, step.node->op_type, step.kernel->Info(), opaque});
   }
   return layers;
 }

@@ -46,6 +46,8 @@ class Plan {
   struct LayerInfo {
     std::string node, op;
     KernelInfo kernel;
+    // Output 0 stays in the oneDNN layout the kernel picked (not plain).
+    bool opaque_output = false;
   };
   // Every step with its oneDNN primitive, in execution order.
   std::vector<LayerInfo> Layers() const;
@@ -67,6 +69,12 @@ class Plan {
   std::unordered_set<const void*> constant_buffers_;  // to never hand weights out
   std::vector<TypedShape> output_types_;
   int64_t activation_bytes_ = 0;
+  // Values kept in an opaque oneDNN layout: slot -> (that layout, plain).
+  std::unordered_map<int, std::pair<dnnl::memory::desc, dnnl::memory::desc>> opaque_slots_;
+
+  // `value` of `slot` as a plain tensor (a reordered copy if it is opaque),
+  // for observers.
+  Tensor PlainView(int slot, const Tensor& value, RunContext& ctx) const;
 };
 
 // Runs one node whose inputs are all constants (constant folding).

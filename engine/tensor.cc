@@ -1,5 +1,6 @@
 #include "engine/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -69,6 +70,15 @@ std::shared_ptr<std::byte> AllocateZeroed(size_t bytes) {
 Tensor::Tensor(DataType dtype, Shape shape)
     : dtype_(dtype), shape_(std::move(shape)), num_elements_(NumElements(shape_)) {
   buffer_ = AllocateZeroed(byte_size());
+}
+
+Tensor Tensor::WithBuffer(DataType dtype, Shape shape, size_t bytes) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.num_elements_ = NumElements(t.shape_);
+  t.buffer_ = AllocateZeroed(std::max(bytes, t.byte_size()));
+  return t;
 }
 
 Tensor Tensor::Reshaped(Shape new_shape) const {

@@ -49,6 +49,11 @@ class Tensor {
   // (see CompileOptions::max_tensor_bytes); this constructor trusts them.
   Tensor(DataType dtype, Shape shape);
 
+  // A zero-filled tensor whose buffer holds `bytes` (at least its logical
+  // size): for values kept in a padded oneDNN layout (see
+  // OpContext::out_layout_free). byte_size() stays the logical size.
+  static Tensor WithBuffer(DataType dtype, Shape shape, size_t bytes);
+
   template <typename T>
   static Tensor FromVector(Shape shape, const std::vector<T>& values) {
     Tensor t(DataTypeOf<T>(), std::move(shape));

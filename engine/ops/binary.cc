@@ -78,14 +78,55 @@ dnnl::algorithm AlgorithmFor(const std::string& op) {
   return dnnl::algorithm::binary_div;
 }
 
+// Both inputs of the output's shape, at least one in an opaque layout (a
+// conv's blocked output, e.g. ResNet's residual Add): the binary runs in that
+// layout, the other input reordered to it if needed.
+class OpaqueBinaryKernel : public Kernel {
+ public:
+  memory::desc OutputLayout() const override { return dst_.OutputLayout(); }
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext& ctx) const override {
+    memory a = src0_.Get(in[0], ctx, ScratchSlot::kSrc0);
+    memory b = src1_.Get(in[1], ctx, ScratchSlot::kSrc1);
+    memory dst = dst_.Begin(out[0], ctx);
+    step_.Execute({{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b}, {DNNL_ARG_DST, dst}}, ctx);
+    dst_.Finish(dst, out[0], ctx);
+    ctx.stream().wait();
+    return absl::OkStatus();
+  }
+
+  static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
+    const memory::desc layout =
+        c.in_layout(0) != memory::desc() ? c.in_layout(0) : c.in_layout(1);
+    auto k = std::make_unique<OpaqueBinaryKernel>();
+    k->src0_ = LayoutIn(GivenLayout(c, 0), layout, *c.engine);
+    k->src1_ = LayoutIn(GivenLayout(c, 1), layout, *c.engine);
+    dnnl::binary::desc d(AlgorithmFor(c.node.op_type), layout, layout, layout);
+    dnnl::binary::primitive_desc pd(d, MakeAttr({}), *c.engine);
+    k->step_ = MakeStep<dnnl::binary::primitive_desc, dnnl::binary>(pd);
+    k->dst_ = LayoutOut(layout, DataType::kFloat32, c.out_shapes[0], c.out_layout_free,
+                        *c.engine);
+    return std::unique_ptr<Kernel>(std::move(k));
+  }
+
+ private:
+  LayoutIn src0_, src1_;
+  LayoutOut dst_;
+  DnnlStep step_;
+};
+
 class BinaryKernel : public Kernel {
  public:
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
     out[0] = Tensor(DataType::kFloat32, out_shape_);
     if (out[0].num_elements() == 0) return absl::OkStatus();
-    const Tensor* a = &in[swap_ ? 1 : 0];
-    const Tensor* b = &in[swap_ ? 0 : 1];
+    // An input in an opaque layout is read as plain (broadcasting is defined
+    // on logical shapes).
+    const Tensor in0 = plain_[0].GetTensor(in[0], ctx);
+    const Tensor in1 = plain_[1].GetTensor(in[1], ctx);
+    const Tensor* a = swap_ ? &in1 : &in0;
+    const Tensor* b = swap_ ? &in0 : &in1;
     Tensor expanded;
     if (expand_a_) {  // src0 must have the output's shape in oneDNN
       expanded = Tensor(DataType::kFloat32, dims_);
@@ -106,8 +147,15 @@ class BinaryKernel : public Kernel {
       return std::unique_ptr<Kernel>(new IntegerBinaryKernel(
           c.node.op_type, TypedShape{c.out_dtypes[0], c.out_shapes[0]}));
     }
+    const bool any_opaque = c.in_layout(0) != memory::desc() || c.in_layout(1) != memory::desc();
+    if (any_opaque && c.in_shapes[0] == c.out_shapes[0] && c.in_shapes[1] == c.out_shapes[0]) {
+      return OpaqueBinaryKernel::Build(c);
+    }
     auto k = std::make_unique<BinaryKernel>();
     k->out_shape_ = c.out_shapes[0];
+    for (size_t i = 0; i < 2; ++i) {
+      k->plain_[i] = LayoutIn(GivenLayout(c, i), PlainDesc(c.in_shapes[i]), *c.engine);
+    }
     if (NumElements(k->out_shape_) == 0) return std::unique_ptr<Kernel>(std::move(k));
     const size_t rank = std::max<size_t>(1, k->out_shape_.size());
     k->dims_ = PadLeft(k->out_shape_, rank);
@@ -129,6 +177,7 @@ class BinaryKernel : public Kernel {
 
  private:
   Shape out_shape_, dims_;
+  LayoutIn plain_[2];  // opaque inputs -> plain
   bool swap_ = false, expand_a_ = false;
   memory::desc dst_desc_, b_desc_;
   DnnlStep step_;
@@ -136,9 +185,9 @@ class BinaryKernel : public Kernel {
 
 }  // namespace
 
-extern const OpDef kAddOp = {"Add", 7, {}, InferBinary, BinaryKernel::Build};
-extern const OpDef kSubOp = {"Sub", 7, {}, InferBinary, BinaryKernel::Build};
-extern const OpDef kMulOp = {"Mul", 7, {}, InferBinary, BinaryKernel::Build};
-extern const OpDef kDivOp = {"Div", 7, {}, InferBinary, BinaryKernel::Build};
+extern const OpDef kAddOp = {"Add", 7, {}, InferBinary, BinaryKernel::Build, "", false, {0, 1}};
+extern const OpDef kSubOp = {"Sub", 7, {}, InferBinary, BinaryKernel::Build, "", false, {0, 1}};
+extern const OpDef kMulOp = {"Mul", 7, {}, InferBinary, BinaryKernel::Build, "", false, {0, 1}};
+extern const OpDef kDivOp = {"Div", 7, {}, InferBinary, BinaryKernel::Build, "", false, {0, 1}};
 
 }  // namespace qs

@@ -1,5 +1,7 @@
 // ONNX Conv (1-D/2-D/3-D, pads, strides, dilations, groups incl. depthwise)
 // as a oneDNN convolution with layouts chosen by oneDNN (format_tag::any).
+// The input may arrive in, and the output stay in, that blocked layout when
+// the neighbours are layout-aware too (OpContext::in_layouts/out_layout_free).
 #include "absl/strings/str_cat.h"
 #include "engine/ops/dnnl_util.h"
 #include "engine/ops/op_registry.h"
@@ -28,26 +30,23 @@ absl::StatusOr<std::vector<TypedShape>> InferConv(const OpContext& c) {
 class ConvKernel : public Kernel {
  public:
   KernelInfo Info() const override { return info_; }
+  memory::desc OutputLayout() const override { return dst_.OutputLayout(); }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(DataType::kFloat32, out_shape_);
     const auto& eng = ctx.engine();
-    memory src = ReorderIfNeeded(Wrap(x_plain_, in[0], eng), pd_.src_desc(), ctx);
+    memory src = src_.Get(in[0], ctx, ScratchSlot::kSrc0);
     memory weights = const_weights_
                          ? *const_weights_
                          : ReorderIfNeeded(Wrap(w_plain_, in[1], eng),
                                            pd_.weights_desc(), ctx);
-    memory dst_plain = Wrap(y_plain_, out[0], eng);
-    memory dst = pd_.dst_desc() == y_plain_ ? dst_plain : memory(pd_.dst_desc(), eng);
+    memory dst = dst_.Begin(out[0], ctx);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
     if (has_bias_) {
       args[DNNL_ARG_BIAS] = const_bias_ ? *const_bias_ : Wrap(b_plain_, in[2], eng);
     }
     step_.Execute(args, ctx);
-    if (dst != dst_plain) {
-      dnnl::reorder(dst, dst_plain).execute(ctx.stream(), dst, dst_plain);
-    }
+    dst_.Finish(dst, out[0], ctx);
     ctx.stream().wait();
     return absl::OkStatus();
   }
@@ -58,9 +57,7 @@ class ConvKernel : public Kernel {
     const Shape& x = c.in_shapes[0];
     const Shape& w = c.in_shapes[1];
     const int64_t group = c.node.GetInt("group", 1);
-    k->out_shape_ = c.out_shapes[0];
-    k->x_plain_ = PlainDesc(x);
-    k->y_plain_ = PlainDesc(k->out_shape_);
+    const Shape out_shape = c.out_shapes[0];
     Shape w_dims = w;
     if (group > 1) {
       w_dims = {group, w[0] / group};
@@ -78,16 +75,19 @@ class ConvKernel : public Kernel {
       k->b_plain_ = PlainDesc(c.in_shapes[2]);
       desc.emplace(dnnl::prop_kind::forward_inference,
                    dnnl::algorithm::convolution_direct, any(x), any(w_dims),
-                   k->b_plain_, any(k->out_shape_), p.strides, dil, p.pad_begin,
+                   k->b_plain_, any(out_shape), p.strides, dil, p.pad_begin,
                    p.pad_end);
     } else {
       desc.emplace(dnnl::prop_kind::forward_inference,
                    dnnl::algorithm::convolution_direct, any(x), any(w_dims),
-                   any(k->out_shape_), p.strides, dil, p.pad_begin, p.pad_end);
+                   any(out_shape), p.strides, dil, p.pad_begin, p.pad_end);
     }
     k->pd_ = dnnl::convolution_forward::primitive_desc(
         *desc, MakeAttr(c.node.fused_activations), *c.engine);
     k->info_ = DescribePrimitive(k->pd_);
+    k->src_ = LayoutIn(GivenLayout(c, 0), k->pd_.src_desc(), *c.engine);
+    k->dst_ = LayoutOut(k->pd_.dst_desc(), DataType::kFloat32, out_shape, c.out_layout_free,
+                        *c.engine);
     k->step_ = MakeStep<dnnl::convolution_forward::primitive_desc,
                         dnnl::convolution_forward>(k->pd_);
     if (const Tensor* wt = c.constant(1)) {
@@ -101,8 +101,9 @@ class ConvKernel : public Kernel {
   }
 
  private:
-  Shape out_shape_;
-  memory::desc x_plain_, w_plain_, b_plain_, y_plain_;
+  memory::desc w_plain_, b_plain_;
+  LayoutIn src_;
+  LayoutOut dst_;
   bool has_bias_ = false;
   dnnl::convolution_forward::primitive_desc pd_;
   KernelInfo info_;
@@ -112,6 +113,6 @@ class ConvKernel : public Kernel {
 
 }  // namespace
 
-extern const OpDef kConvOp = {"Conv", 1, {}, InferConv, ConvKernel::Build};
+extern const OpDef kConvOp = {"Conv", 1, {}, InferConv, ConvKernel::Build, "", false, {0}};
 
 }  // namespace qs

@@ -102,6 +102,61 @@ dnnl::memory ReorderIfNeeded(const dnnl::memory& src, const dnnl::memory::desc& 
   return dst;
 }
 
+dnnl::memory::desc GivenLayout(const OpContext& c, size_t i) {
+  dnnl::memory::desc given = c.in_layout(i);
+  return given != dnnl::memory::desc() ? given : PlainDesc(c.in_shapes[i], c.in_dtypes[i]);
+}
+
+LayoutIn::LayoutIn(const dnnl::memory::desc& given, const dnnl::memory::desc& want,
+                   const dnnl::engine& engine)
+    : given_(given), want_(want) {
+  if (given_ != want_) reorder_.emplace(dnnl::reorder::primitive_desc(engine, given_, engine, want_));
+}
+
+dnnl::memory LayoutIn::Get(const Tensor& t, RunContext& ctx, ScratchSlot slot) const {
+  dnnl::memory src(given_, ctx.engine(), const_cast<void*>(t.raw_data()));
+  if (!reorder_) return src;
+  dnnl::memory dst(want_, ctx.engine(), ctx.Scratch(slot, want_.get_size()));
+  reorder_->execute(ctx.stream(), src, dst);
+  return dst;
+}
+
+Tensor LayoutIn::GetTensor(const Tensor& t, RunContext& ctx) const {
+  if (!reorder_) return t;
+  Tensor out = Tensor::WithBuffer(t.dtype(), t.shape(), want_.get_size());
+  dnnl::memory src(given_, ctx.engine(), const_cast<void*>(t.raw_data()));
+  dnnl::memory dst(want_, ctx.engine(), out.raw_data());
+  reorder_->execute(ctx.stream(), src, dst);
+  ctx.stream().wait();
+  return out;
+}
+
+LayoutOut::LayoutOut(const dnnl::memory::desc& produced, DataType dtype, const Shape& shape,
+                     bool opaque_ok, const dnnl::engine& engine)
+    : produced_(produced), plain_(PlainDesc(shape, dtype)), dtype_(dtype), shape_(shape) {
+  opaque_ = opaque_ok && produced_ != plain_;
+  if (!opaque_ && produced_ != plain_) {
+    reorder_.emplace(dnnl::reorder::primitive_desc(engine, produced_, engine, plain_));
+  }
+}
+
+dnnl::memory LayoutOut::Begin(Tensor& out, RunContext& ctx) const {
+  if (opaque_) {
+    out = Tensor::WithBuffer(dtype_, shape_, produced_.get_size());
+    return dnnl::memory(produced_, ctx.engine(), out.raw_data());
+  }
+  out = Tensor(dtype_, shape_);
+  if (!reorder_) return dnnl::memory(plain_, ctx.engine(), out.raw_data());
+  return dnnl::memory(produced_, ctx.engine(), ctx.Scratch(ScratchSlot::kDst, produced_.get_size()));
+}
+
+void LayoutOut::Finish(const dnnl::memory& written, Tensor& out, RunContext& ctx) const {
+  if (!reorder_) return;
+  dnnl::memory src = written;  // execute() takes non-const handles
+  dnnl::memory dst(plain_, ctx.engine(), out.raw_data());
+  reorder_->execute(ctx.stream(), src, dst);
+}
+
 dnnl::memory WeightCache::Get(const std::string& key, const Tensor& plain,
                               const dnnl::memory::desc& plain_desc,
                               const dnnl::memory::desc& want) {

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,6 +52,51 @@ dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t,
 // returns the src wrapper itself when the layouts already agree.
 dnnl::memory ReorderIfNeeded(const dnnl::memory& src, const dnnl::memory::desc& want,
                              RunContext& ctx);
+
+// The layout input `i` arrives in: the producer's opaque layout when the
+// plan kept one (OpContext::in_layouts), else plain row-major.
+dnnl::memory::desc GivenLayout(const OpContext& c, size_t i);
+
+// Feeds a primitive input laid out as `want` from a tensor laid out as
+// `given`, with the reorder (if any) created once when the kernel is built.
+class LayoutIn {
+ public:
+  LayoutIn() = default;
+  LayoutIn(const dnnl::memory::desc& given, const dnnl::memory::desc& want,
+           const dnnl::engine& engine);
+  // Memory over `t` itself, or over `slot` scratch holding the reordered copy.
+  dnnl::memory Get(const Tensor& t, RunContext& ctx, ScratchSlot slot) const;
+  // `t` itself, or a new tensor holding the reordered copy (for a `want`
+  // that is plain, for kernels that read elements themselves).
+  Tensor GetTensor(const Tensor& t, RunContext& ctx) const;
+  const dnnl::memory::desc& want() const { return want_; }
+
+ private:
+  dnnl::memory::desc given_, want_;
+  std::optional<dnnl::reorder> reorder_;
+};
+
+// A primitive output laid out as `produced`, handed on either in that layout
+// (`opaque_ok`: every reader is layout-aware) or reordered to plain.
+class LayoutOut {
+ public:
+  LayoutOut() = default;
+  LayoutOut(const dnnl::memory::desc& produced, DataType dtype, const Shape& shape,
+            bool opaque_ok, const dnnl::engine& engine);
+  // Allocates `out` and returns the memory the primitive writes.
+  dnnl::memory Begin(Tensor& out, RunContext& ctx) const;
+  // Reorders what the primitive wrote into `out` when `out` is plain.
+  void Finish(const dnnl::memory& written, Tensor& out, RunContext& ctx) const;
+  // What Kernel::OutputLayout() reports: zero desc when the output is plain.
+  dnnl::memory::desc OutputLayout() const { return opaque_ ? produced_ : dnnl::memory::desc(); }
+
+ private:
+  dnnl::memory::desc produced_, plain_;
+  DataType dtype_ = DataType::kFloat32;
+  Shape shape_;
+  bool opaque_ = false;
+  std::optional<dnnl::reorder> reorder_;
+};
 
 // Constant weights reordered into the layout a primitive asked for, once per
 // compiled model and layout, shared by every plan (batch size) that uses them.

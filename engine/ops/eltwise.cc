@@ -78,15 +78,21 @@ absl::StatusOr<std::vector<TypedShape>> InferSameShape(const OpContext& c) {
   return std::vector<TypedShape>{{DataType::kFloat32, c.in_shapes[0]}};
 }
 
+// Runs in the layout its input arrives in (a conv's blocked output for the
+// Relu after ResNet's residual Add), handing that layout on when allowed.
 class EltwiseKernel : public Kernel {
  public:
+  memory::desc OutputLayout() const override { return dst_.OutputLayout(); }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(DataType::kFloat32, in[0].shape());
-    if (in[0].num_elements() == 0) return absl::OkStatus();
+    if (in[0].num_elements() == 0) {
+      out[0] = Tensor(DataType::kFloat32, in[0].shape());
+      return absl::OkStatus();
+    }
     memory src = Wrap(desc_, in[0], ctx.engine());
-    memory dst = Wrap(desc_, out[0], ctx.engine());
+    memory dst = dst_.Begin(out[0], ctx);
     step_.Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, ctx);
+    dst_.Finish(dst, out[0], ctx);
     ctx.stream().wait();
     return absl::OkStatus();
   }
@@ -94,17 +100,20 @@ class EltwiseKernel : public Kernel {
   static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
     ASSIGN_OR_RETURN(EltwiseParams p, GetEltwiseParams(c.node, c.constants, c.opset));
     auto k = std::make_unique<EltwiseKernel>();
-    k->desc_ = PlainDesc(c.in_shapes[0]);
+    k->desc_ = GivenLayout(c, 0);
     if (NumElements(c.in_shapes[0]) == 0) return std::unique_ptr<Kernel>(std::move(k));
     dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, p.algorithm,
                                   k->desc_, p.alpha, p.beta);
     dnnl::eltwise_forward::primitive_desc pd(d, MakeAttr({}), *c.engine);
     k->step_ = MakeStep<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(pd);
+    k->dst_ = LayoutOut(pd.dst_desc(), DataType::kFloat32, c.in_shapes[0], c.out_layout_free,
+                        *c.engine);
     return std::unique_ptr<Kernel>(std::move(k));
   }
 
  private:
   memory::desc desc_;
+  LayoutOut dst_;
   DnnlStep step_;
 };
 
@@ -189,9 +198,14 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildPow(const OpContext& c) {
 
 }  // namespace
 
-extern const OpDef kReluOp = {"Relu", 6, {}, InferSameShape, EltwiseKernel::Build};
-extern const OpDef kLeakyReluOp = {"LeakyRelu", 6, {}, InferSameShape, EltwiseKernel::Build};
-extern const OpDef kClipOp = {"Clip", 6, {1, 2}, InferSameShape, EltwiseKernel::Build};
+// Relu, LeakyRelu and Clip (the activations CNNs put between convolutions)
+// take and hand on opaque layouts.
+extern const OpDef kReluOp = {
+    "Relu", 6, {}, InferSameShape, EltwiseKernel::Build, "", false, {0}};
+extern const OpDef kLeakyReluOp = {
+    "LeakyRelu", 6, {}, InferSameShape, EltwiseKernel::Build, "", false, {0}};
+extern const OpDef kClipOp = {
+    "Clip", 6, {1, 2}, InferSameShape, EltwiseKernel::Build, "", false, {0}};
 extern const OpDef kSigmoidOp = {"Sigmoid", 6, {}, InferSameShape, EltwiseKernel::Build};
 extern const OpDef kTanhOp = {"Tanh", 6, {}, InferSameShape, EltwiseKernel::Build};
 extern const OpDef kSqrtOp = {"Sqrt", 6, {}, InferSameShape, EltwiseKernel::Build};

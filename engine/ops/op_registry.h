@@ -35,6 +35,9 @@ struct OpDef {
   // every node whose inputs are all known when a plan is built, is evaluated
   // once per plan (per batch size) instead of on every run.
   bool shape_only = false;
+  // Inputs that may arrive in an opaque oneDNN layout (OpContext::in_layouts);
+  // an op listing any also honours OpContext::out_layout_free for output 0.
+  std::vector<int> layout_free_inputs = {};
 };
 
 const OpDef* FindOp(std::string_view op_type);

@@ -50,15 +50,13 @@ absl::StatusOr<std::vector<TypedShape>> InferPool(const OpContext& c) {
 
 class PoolKernel : public Kernel {
  public:
+  memory::desc OutputLayout() const override { return dst_.OutputLayout(); }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(in[0].dtype(), out_shape_);
-    const auto& eng = ctx.engine();
-    memory src = ReorderIfNeeded(Wrap(src_desc_, in[0], eng), pd_.src_desc(), ctx);
-    memory dst_plain = Wrap(dst_desc_, out[0], eng);
-    memory dst = pd_.dst_desc() == dst_desc_ ? dst_plain : memory(pd_.dst_desc(), eng);
+    memory src = src_.Get(in[0], ctx, ScratchSlot::kSrc0);
+    memory dst = dst_.Begin(out[0], ctx);
     step_.Execute({{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, ctx);
-    if (dst != dst_plain) dnnl::reorder(dst, dst_plain).execute(ctx.stream(), dst, dst_plain);
+    dst_.Finish(dst, out[0], ctx);
     ctx.stream().wait();
     return absl::OkStatus();
   }
@@ -66,9 +64,9 @@ class PoolKernel : public Kernel {
   static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
     ASSIGN_OR_RETURN(SpatialParams p, PoolSpatial(c));
     auto k = std::make_unique<PoolKernel>();
-    k->out_shape_ = c.out_shapes[0];
-    k->src_desc_ = PlainDesc(c.in_shapes[0], c.in_dtypes[0]);
-    k->dst_desc_ = PlainDesc(k->out_shape_, c.in_dtypes[0]);
+    const Shape& out_shape = c.out_shapes[0];
+    const memory::desc given = GivenLayout(c, 0);
+    const memory::desc plain_out = PlainDesc(out_shape, c.in_dtypes[0]);
     const Shape& x = c.in_shapes[0];
     memory::dims dil(p.kernel.size()), pad_r(p.kernel.size());
     for (size_t i = 0; i < p.kernel.size(); ++i) {
@@ -86,34 +84,40 @@ class PoolKernel : public Kernel {
     }
     // oneDNN's fast pooling kernels want channel-blocked (f32) or
     // channels-last (int8) layouts; on plain NCHW int8 only the reference
-    // kernel runs (≈25× slower here). Pool in the fast layout and reorder.
-    memory::desc src_fast = k->src_desc_;
-    if (x.size() == 4) {
+    // kernel runs (≈25× slower here). Pool in the fast layout and reorder —
+    // unless the input already arrives in a blocked layout (a conv's).
+    memory::desc src_fast = given;
+    if (x.size() == 4 && c.in_layout(0) == memory::desc()) {
       const bool int8 = c.in_dtypes[0] != DataType::kFloat32;
       src_fast = memory::desc(x, ToDnnl(c.in_dtypes[0]),
                               int8 ? memory::format_tag::acdb : memory::format_tag::aBcd8b);
     }
-    memory::desc dst_any(k->out_shape_, ToDnnl(c.in_dtypes[0]), memory::format_tag::any);
+    memory::desc dst_any(out_shape, ToDnnl(c.in_dtypes[0]), memory::format_tag::any);
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_fast,
-                                     x.size() == 4 ? dst_any : k->dst_desc_, p.strides,
+                                     x.size() == 4 ? dst_any : plain_out, p.strides,
                                      p.kernel, dil, p.pad_begin, pad_r);
     k->pd_ = dnnl::pooling_v2_forward::primitive_desc(d, MakeAttr({}), *c.engine);
     k->step_ = MakeStep<dnnl::pooling_v2_forward::primitive_desc,
                         dnnl::pooling_v2_forward>(k->pd_);
+    k->src_ = LayoutIn(given, k->pd_.src_desc(), *c.engine);
+    k->dst_ = LayoutOut(k->pd_.dst_desc(), c.in_dtypes[0], out_shape, c.out_layout_free,
+                        *c.engine);
     return std::unique_ptr<Kernel>(std::move(k));
   }
 
  private:
-  Shape out_shape_;
-  memory::desc src_desc_, dst_desc_;
+  LayoutIn src_;
+  LayoutOut dst_;
   dnnl::pooling_v2_forward::primitive_desc pd_;
   DnnlStep step_;
 };
 
 }  // namespace
 
-extern const OpDef kMaxPoolOp = {"MaxPool", 1, {}, InferPool, PoolKernel::Build};
-extern const OpDef kAveragePoolOp = {"AveragePool", 7, {}, InferPool, PoolKernel::Build};
-extern const OpDef kGlobalAveragePoolOp = {"GlobalAveragePool", 1, {}, InferPool, PoolKernel::Build};
+extern const OpDef kMaxPoolOp = {"MaxPool", 1, {}, InferPool, PoolKernel::Build, "", false, {0}};
+extern const OpDef kAveragePoolOp = {
+    "AveragePool", 7, {}, InferPool, PoolKernel::Build, "", false, {0}};
+extern const OpDef kGlobalAveragePoolOp = {
+    "GlobalAveragePool", 1, {}, InferPool, PoolKernel::Build, "", false, {0}};
 
 }  // namespace qs

@@ -25,18 +25,16 @@ absl::StatusOr<std::vector<TypedShape>> InferQConv(const OpContext& c) {
 class QConvKernel : public Kernel {
  public:
   KernelInfo Info() const override { return info_; }
+  memory::desc OutputLayout() const override { return dst_.OutputLayout(); }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(out_dtype_, out_shape_);
-    const auto& eng = ctx.engine();
-    memory src = ReorderIfNeeded(Wrap(x_plain_, in[0], eng), pd_.src_desc(), ctx);
-    memory dst_plain = Wrap(y_plain_, out[0], eng);
-    memory dst = pd_.dst_desc() == y_plain_ ? dst_plain : memory(pd_.dst_desc(), eng);
+    memory src = src_.Get(in[0], ctx, ScratchSlot::kSrc0);
+    memory dst = dst_.Begin(out[0], ctx);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
     if (bias_) args[DNNL_ARG_BIAS] = *bias_;
     step_.Execute(args, ctx);
-    if (dst != dst_plain) dnnl::reorder(dst, dst_plain).execute(ctx.stream(), dst, dst_plain);
+    dst_.Finish(dst, out[0], ctx);
     ctx.stream().wait();
     return absl::OkStatus();
   }
@@ -48,10 +46,7 @@ class QConvKernel : public Kernel {
     const Shape& x = c.in_shapes[0];
     const Shape& w = q.w_shape;
     const int64_t group = c.node.GetInt("group", 1);
-    k->out_shape_ = c.out_shapes[0];
-    k->out_dtype_ = q.out_dtype;
-    k->x_plain_ = PlainDesc(x, q.x_dtype);
-    k->y_plain_ = PlainDesc(k->out_shape_, q.out_dtype);
+    const Shape out_shape = c.out_shapes[0];
     Shape w_dims = w;
     if (group > 1) {
       w_dims = {group, w[0] / group};
@@ -68,14 +63,16 @@ class QConvKernel : public Kernel {
     if (!e.bias_acc.empty()) {
       desc.emplace(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                    any(x, q.x_dtype), any(w_dims, DataType::kInt8), b_desc,
-                   any(k->out_shape_, q.out_dtype), p.strides, dil, p.pad_begin, p.pad_end);
+                   any(out_shape, q.out_dtype), p.strides, dil, p.pad_begin, p.pad_end);
     } else {
       desc.emplace(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                    any(x, q.x_dtype), any(w_dims, DataType::kInt8),
-                   any(k->out_shape_, q.out_dtype), p.strides, dil, p.pad_begin, p.pad_end);
+                   any(out_shape, q.out_dtype), p.strides, dil, p.pad_begin, p.pad_end);
     }
     k->pd_ = dnnl::convolution_forward::primitive_desc(*desc, e.attr, *c.engine);
     k->info_ = DescribePrimitive(k->pd_);
+    k->src_ = LayoutIn(GivenLayout(c, 0), k->pd_.src_desc(), *c.engine);
+    k->dst_ = LayoutOut(k->pd_.dst_desc(), q.out_dtype, out_shape, c.out_layout_free, *c.engine);
     k->step_ = MakeStep<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(k->pd_);
     Tensor codes = Tensor::FromVector<int8_t>(w, q.weights.codes);
     k->weights_ = c.weights->Get(c.node.name + "#qweights", codes,
@@ -88,9 +85,8 @@ class QConvKernel : public Kernel {
   }
 
  private:
-  Shape out_shape_;
-  DataType out_dtype_ = DataType::kFloat32;
-  memory::desc x_plain_, y_plain_;
+  LayoutIn src_;
+  LayoutOut dst_;
   dnnl::convolution_forward::primitive_desc pd_;
   KernelInfo info_;
   DnnlStep step_;
@@ -100,6 +96,7 @@ class QConvKernel : public Kernel {
 
 }  // namespace
 
-extern const OpDef kQConvOp = {"QConv", 1, {1, 2, 3, 4}, InferQConv, QConvKernel::Build};
+extern const OpDef kQConvOp = {
+    "QConv", 1, {1, 2, 3, 4}, InferQConv, QConvKernel::Build, "", false, {0}};
 
 }  // namespace qs

@@ -1,9 +1,12 @@
 // ONNX QuantizeLinear / DequantizeLinear (per-tensor and, for
 // DequantizeLinear, per-axis): the explicit edges between fp32 ops and
 // int8 codes. Round half to even, saturate, as the spec says.
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/ops/dnnl_util.h"
 #include "engine/ops/op_registry.h"
 #include "engine/status_macros.h"
 
@@ -71,21 +74,78 @@ AxisIndexer MakeIndexer(const Shape& s, int64_t axis) {
   return ix;
 }
 
+// One per-tensor quantization pass: round half to even, add the zero point,
+// saturate; NaN becomes the zero point (it compares false everywhere).
+template <typename Code>
+inline __attribute__((always_inline)) void QuantizeLoop(const float* x, int64_t n, float scale,
+                                                        float zero_point, Code* y) {
+  const float lo = std::is_same_v<Code, uint8_t> ? 0.f : -128.f;
+  const float hi = std::is_same_v<Code, uint8_t> ? 255.f : 127.f;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = __builtin_nearbyintf(x[i] / scale) + zero_point;
+    v = v != v ? zero_point : std::min(hi, std::max(lo, v));
+    y[i] = static_cast<Code>(static_cast<int32_t>(v));
+  }
+}
+
+// Cloned for AVX2, where GCC vectorizes the division and vroundps rounds
+// exactly as std::nearbyint does.
+__attribute__((target_clones("avx2", "default"))) void QuantizeU8(const float* x, int64_t n,
+                                                                   float scale, float zp,
+                                                                   uint8_t* y) {
+  QuantizeLoop(x, n, scale, zp, y);
+}
+__attribute__((target_clones("avx2", "default"))) void QuantizeS8(const float* x, int64_t n,
+                                                                   float scale, float zp,
+                                                                   int8_t* y) {
+  QuantizeLoop(x, n, scale, zp, y);
+}
+
+void QuantizePerTensor(const float* x, int64_t n, float scale, float zp, Tensor& out) {
+  if (out.dtype() == DataType::kUint8) QuantizeU8(x, n, scale, zp, out.data<uint8_t>());
+  else QuantizeS8(x, n, scale, zp, out.data<int8_t>());
+}
+
+// `layout` with its data type replaced: an elementwise op's output keeps the
+// input's element offsets.
+dnnl::memory::desc WithDataType(dnnl::memory::desc layout, DataType dtype) {
+  layout.data.data_type = static_cast<dnnl_data_type_t>(ToDnnl(dtype));
+  return layout;
+}
+
 class QuantizeKernel : public Kernel {
  public:
-  explicit QuantizeKernel(QParams q) : q_(std::move(q)) {}
+  QuantizeKernel(QParams q, dnnl::memory::desc in_layout, bool out_opaque)
+      : q_(std::move(q)), in_layout_(std::move(in_layout)), out_opaque_(out_opaque) {}
+  dnnl::memory::desc OutputLayout() const override {
+    return out_opaque_ ? WithDataType(in_layout_, q_.code_type) : dnnl::memory::desc();
+  }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
-                   RunContext&) const override {
-    out[0] = Tensor(q_.code_type, in[0].shape());
-    const float* x = in[0].data<float>();
-    const AxisIndexer ix = MakeIndexer(in[0].shape(), q_.axis);
+                   RunContext& ctx) const override {
+    const bool opaque_in = in_layout_ != dnnl::memory::desc();
+    if (q_.axis < 0 && out_opaque_) {
+      // Every element of the padded buffer alike: the codes keep the layout.
+      const int64_t n = static_cast<int64_t>(in_layout_.get_size() / sizeof(float));
+      out[0] = Tensor::WithBuffer(q_.code_type, in[0].shape(), static_cast<size_t>(n));
+      QuantizePerTensor(in[0].data<float>(), n, q_.scale[0],
+                        static_cast<float>(q_.zero_point[0]), out[0]);
+      return absl::OkStatus();
+    }
+    const Tensor x = opaque_in ? to_plain_.GetTensor(in[0], ctx) : in[0];
+    out[0] = Tensor(q_.code_type, x.shape());
+    if (q_.axis < 0) {
+      QuantizePerTensor(x.data<float>(), x.num_elements(), q_.scale[0],
+                        static_cast<float>(q_.zero_point[0]), out[0]);
+      return absl::OkStatus();
+    }
+    const AxisIndexer ix = MakeIndexer(x.shape(), q_.axis);
     const float lo = q_.code_type == DataType::kUint8 ? 0.f : -128.f;
     const float hi = q_.code_type == DataType::kUint8 ? 255.f : 127.f;
-    const int64_t n = in[0].num_elements();
+    const int64_t n = x.num_elements();
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t c = q_.axis < 0 ? 0 : ix(i);
-      // NaN quantizes to the zero point (it compares false everywhere).
-      float v = std::nearbyint(x[i] / q_.scale[c]) + static_cast<float>(q_.zero_point[c]);
+      const int64_t c = ix(i);
+      float v = std::nearbyint(x.data<float>()[i] / q_.scale[c]) +
+                static_cast<float>(q_.zero_point[c]);
       v = std::isnan(v) ? static_cast<float>(q_.zero_point[c]) : std::min(hi, std::max(lo, v));
       if (q_.code_type == DataType::kUint8) out[0].data<uint8_t>()[i] = static_cast<uint8_t>(v);
       else out[0].data<int8_t>()[i] = static_cast<int8_t>(v);
@@ -93,8 +153,12 @@ class QuantizeKernel : public Kernel {
     return absl::OkStatus();
   }
 
+  LayoutIn to_plain_;  // an opaque input read as plain (per-axis, or plain output)
+
  private:
   QParams q_;
+  dnnl::memory::desc in_layout_;  // zero: plain
+  bool out_opaque_;
 };
 
 class DequantizeKernel : public Kernel {
@@ -129,7 +193,12 @@ absl::StatusOr<std::vector<TypedShape>> InferQuantize(const OpContext& c) {
 
 absl::StatusOr<std::unique_ptr<Kernel>> BuildQuantize(const OpContext& c) {
   ASSIGN_OR_RETURN(QParams q, ReadQParams(c, c.in_shapes[0]));
-  return std::unique_ptr<Kernel>(new QuantizeKernel(std::move(q)));
+  const dnnl::memory::desc in_layout = c.in_layout(0);
+  // Per tensor, an opaque input keeps its layout (with code elements).
+  const bool out_opaque = in_layout != dnnl::memory::desc() && q.axis < 0 && c.out_layout_free;
+  auto k = std::make_unique<QuantizeKernel>(std::move(q), in_layout, out_opaque);
+  k->to_plain_ = LayoutIn(GivenLayout(c, 0), PlainDesc(c.in_shapes[0]), *c.engine);
+  return std::unique_ptr<Kernel>(std::move(k));
 }
 
 absl::StatusOr<std::vector<TypedShape>> InferDequantize(const OpContext& c) {
@@ -152,7 +221,8 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildDequantize(const OpContext& c) {
 
 }  // namespace
 
-extern const OpDef kQuantizeLinearOp = {"QuantizeLinear", 10, {1, 2}, InferQuantize, BuildQuantize};
+extern const OpDef kQuantizeLinearOp = {
+    "QuantizeLinear", 10, {1, 2}, InferQuantize, BuildQuantize, "", false, {0}};
 extern const OpDef kDequantizeLinearOp = {"DequantizeLinear", 10, {1, 2}, InferDequantize,
                                           BuildDequantize};
 

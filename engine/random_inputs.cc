@@ -42,8 +42,9 @@ absl::StatusOr<std::vector<Tensor>> RandomInputs(const std::vector<ValueInfo>& i
   return out;
 }
 
-absl::StatusOr<std::vector<Tensor>> InputsFromNpy(const std::vector<ValueInfo>& inputs,
-                                                  const std::string& npy_path, int64_t batch) {
+absl::StatusOr<std::vector<std::vector<Tensor>>> BatchesFromNpy(
+    const std::vector<ValueInfo>& inputs, const std::string& npy_path, int64_t batch,
+    int64_t max_batches) {
   if (inputs.size() != 1) {
     return absl::InvalidArgumentError("input data '" + npy_path + "': the model has " +
                                       std::to_string(inputs.size()) +
@@ -75,18 +76,23 @@ absl::StatusOr<std::vector<Tensor>> InputsFromNpy(const std::vector<ValueInfo>& 
                                       in.name + "' " + ShapeToString(in.shape) +
                                       " (first dimension = samples)");
   }
+  const int64_t rows = file_shape[0];
+  const int64_t count = std::clamp<int64_t>((rows + batch - 1) / batch, 1, max_batches);
+  const size_t row_bytes = data->byte_size() / static_cast<size_t>(rows);
   Shape shape = file_shape;
   shape[0] = batch;
-  Tensor t(in.dtype, shape);
-  const size_t row_bytes = data->byte_size() / static_cast<size_t>(file_shape[0]);
-  for (int64_t r = 0; r < batch; ++r) {
-    std::memcpy(static_cast<char*>(t.raw_data()) + r * row_bytes,
-                static_cast<const char*>(data->raw_data()) + (r % file_shape[0]) * row_bytes,
-                row_bytes);
+  std::vector<std::vector<Tensor>> batches;
+  for (int64_t k = 0; k < count; ++k) {
+    Tensor t(in.dtype, shape);
+    for (int64_t r = 0; r < batch; ++r) {
+      std::memcpy(static_cast<char*>(t.raw_data()) + r * row_bytes,
+                  static_cast<const char*>(data->raw_data()) + ((k * batch + r) % rows) * row_bytes,
+                  row_bytes);
+    }
+    batches.emplace_back();
+    batches.back().push_back(std::move(t));
   }
-  std::vector<Tensor> out;
-  out.push_back(std::move(t));
-  return out;
+  return batches;
 }
 
 absl::StatusOr<std::string> WriteRandomCalibrationNpy(const std::string& model_path,

@@ -20,13 +20,17 @@ namespace qs {
 absl::StatusOr<std::vector<Tensor>> RandomInputs(const std::vector<ValueInfo>& inputs,
                                                  int64_t batch, uint32_t seed);
 
-// The single input of a model filled from the rows of a .npy file (its first
-// dimension indexes samples; the rest must equal the input's non-batch
-// dimensions), rows repeated cyclically up to `batch`: speed on real data,
-// for models whose cost depends on the values (tree ensembles take a
-// data-dependent path). float64 files are converted to a float32 input.
-absl::StatusOr<std::vector<Tensor>> InputsFromNpy(const std::vector<ValueInfo>& inputs,
-                                                  const std::string& npy_path, int64_t batch);
+// Batches for the single input of a model from the rows of a .npy file (its
+// first dimension indexes samples; the rest must equal the input's
+// non-batch dimensions): speed on real data, for models whose cost depends
+// on the values (tree ensembles take a data-dependent path). Batch k holds
+// rows k·batch, k·batch+1, … (cyclically); there are enough batches to use
+// every row once, at most `max_batches`, so that consecutive runs see
+// different rows as a server's would (one repeated row would let the branch
+// predictor learn its path). float64 files are converted to float32.
+absl::StatusOr<std::vector<std::vector<Tensor>>> BatchesFromNpy(
+    const std::vector<ValueInfo>& inputs, const std::string& npy_path, int64_t batch,
+    int64_t max_batches = 64);
 
 // Imports the single-input model at `model_path`, draws `samples` random
 // inputs for it and writes them to a new .npy file in the temporary

@@ -18,7 +18,7 @@ constexpr int64_t kParallelWork = 1 << 14;
 // 12 bytes with 8-bit codes, 16 with 16-bit codes, 20 in float.
 template <typename T, typename F>
 struct CompactSplit {
-  int32_t next_true, next_false;  // >= 0: split; < 0: ~leaf
+  int32_t next_true, next_false;  // >= 0: split; < 0: ~leaf (adjacent: indexed by a compare)
   F feature;
   T threshold;
   uint8_t flags;  // NodeMode | missing_true << 3
@@ -54,19 +54,35 @@ inline bool GoTrue(const CompactSplit<T, F>& s, T x) {
   }
 }
 
+// The leaves of `n` rows in one tree, walked in lockstep: each pass moves
+// every unfinished row one level down, so the rows' node loads are
+// independent and overlap (a deep forest's nodes do not fit in cache; one
+// row at a time would wait for each load in turn).
 template <bool kLeqOnly, typename T, typename F>
-inline int32_t FindLeaf(const CompactSplit<T, F>* splits, int32_t node, const T* x) {
-  while (node >= 0) {
-    const auto& s = splits[node];
-    bool go;
-    if constexpr (kLeqOnly) {
-      go = x[s.feature] <= s.threshold;  // NaN (or its code) goes false
-    } else {
-      go = GoTrue(s, x[s.feature]);
+inline void FindLeaves(const CompactSplit<T, F>* splits, int32_t root, const T* const* rows,
+                       int64_t n, int32_t* leaves) {
+  for (int64_t r = 0; r < n; ++r) leaves[r] = root;
+  for (bool active = root >= 0; active;) {
+    active = false;
+    for (int64_t r = 0; r < n; ++r) {
+      // Branch-free: a finished row re-reads split 0 and keeps its leaf
+      // (which way a split goes is data, and mispredicts cost more than
+      // the wasted load).
+      const int32_t node = leaves[r];
+      const bool done = node < 0;
+      const auto& s = splits[done ? 0 : node];
+      bool go;
+      if constexpr (kLeqOnly) {
+        go = rows[r][s.feature] <= s.threshold;  // NaN (or its code) goes false
+      } else {
+        go = GoTrue(s, rows[r][s.feature]);
+      }
+      const int32_t next = (&s.next_true)[go ? 0 : 1];
+      leaves[r] = done ? node : next;
+      active |= !done & (next >= 0);
     }
-    node = go ? s.next_true : s.next_false;
   }
-  return ~node;
+  for (int64_t r = 0; r < n; ++r) leaves[r] = ~leaves[r];
 }
 
 // T: threshold/feature code type (float, uint8_t, uint16_t); F: feature
@@ -191,10 +207,15 @@ class FlatTrees final : public TreeEvaluator {
     } else {
       for (int64_t r = 0; r < n; ++r) rows[r] = x + r * stride;
     }
+    int32_t leaves[kBlockRows];
     for (int32_t root : roots_) {
+      if (leq_only_) {
+        FindLeaves<true>(splits_.data(), root, rows, n, leaves);
+      } else {
+        FindLeaves<false>(splits_.data(), root, rows, n, leaves);
+      }
       for (int64_t r = 0; r < n; ++r) {
-        const int32_t leaf = leq_only_ ? FindLeaf<true>(splits_.data(), root, rows[r])
-                                       : FindLeaf<false>(splits_.data(), root, rows[r]);
+        const int32_t leaf = leaves[r];
         Acc* a = acc.data() + r * targets_;
         for (int32_t i = leaf_begin_[leaf]; i < leaf_begin_[leaf + 1]; ++i) {
           const Acc w = static_cast<Acc>(leaf_weight_[i]);

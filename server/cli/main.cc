@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   bench_cmd->add_option("--input-data", bench.input_data,
-                        ".npy of real inputs (rows repeated up to --batch) instead of random "
-                        "ones: for models whose speed depends on the values (tree ensembles)")
+                        ".npy of real inputs (batches of its rows, taken in turn) instead of "
+                        "random ones: for models whose speed depends on the values (trees)")
       ->check(CLI::ExistingFile);
   bench_cmd->add_option("--batch", bench.batch, "Batch size")
       ->capture_default_str()

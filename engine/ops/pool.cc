@@ -93,8 +93,11 @@ class PoolKernel : public Kernel {
                               int8 ? memory::format_tag::acdb : memory::format_tag::aBcd8b);
     }
     memory::desc dst_any(out_shape, ToDnnl(c.in_dtypes[0]), memory::format_tag::any);
+    // A blocked source of any rank (a 1-D conv's output) pools into a
+    // blocked destination: oneDNN's kernels want the two alike.
+    const bool blocked = x.size() == 4 || c.in_layout(0) != memory::desc();
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_fast,
-                                     x.size() == 4 ? dst_any : plain_out, p.strides,
+                                     blocked ? dst_any : plain_out, p.strides,
                                      p.kernel, dil, p.pad_begin, pad_r);
     k->pd_ = dnnl::pooling_v2_forward::primitive_desc(d, MakeAttr({}), *c.engine);
     k->step_ = MakeStep<dnnl::pooling_v2_forward::primitive_desc,

@@ -22,4 +22,11 @@ void* RunContext::Scratch(ScratchSlot slot, size_t bytes) {
   return b.data.get();
 }
 
+void RunContext::TrimScratch(size_t keep_bytes) {
+  for (int s = 0; s < static_cast<int>(ScratchSlot::kCount); ++s) {
+    if (s == static_cast<int>(ScratchSlot::kPrimitive)) continue;  // small, reused every run
+    if (scratch_[s].bytes > keep_bytes) scratch_[s] = Buffer{};
+  }
+}
+
 }  // namespace qs

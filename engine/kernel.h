@@ -41,6 +41,10 @@ class RunContext {
   // for the same slot.
   void* Scratch(ScratchSlot slot, size_t bytes);
   void* Scratchpad(size_t bytes) { return Scratch(ScratchSlot::kPrimitive, bytes); }
+  // Frees the layout buffers above `keep_bytes` (a run's end): a pooled
+  // context would otherwise hold a copy of the largest activation it ever
+  // reordered, per slot, for as long as the model is served.
+  void TrimScratch(size_t keep_bytes);
 
  private:
   struct Buffer {

@@ -127,6 +127,19 @@ absl::StatusOr<std::shared_ptr<const CompiledModel>> BuildQuantized(
         spec.variants.begin(), spec.variants.end(),
         [](const VariantSpec& vs) { return vs.policy && vs.policy->optimize; });
     if (!any_optimize) options.max_rows = 0;
+    // Histogram bins only matter to percentile / mse / kl ranges.
+    options.histograms = std::any_of(
+        spec.variants.begin(), spec.variants.end(), [](const VariantSpec& vs) {
+          if (!vs.policy) return false;
+          auto binned = [](const quant::ActivationPolicy& a) {
+            return a.calibration != quant::CalibrationMethod::kMinMax;
+          };
+          return binned(vs.policy->activations) ||
+                 std::any_of(vs.policy->layers.begin(), vs.policy->layers.end(),
+                             [&](const quant::LayerOverride& o) {
+                               return o.activations && binned(*o.activations);
+                             });
+        });
     ASSIGN_OR_RETURN(shared.calibration,
                      quant::CalibrationStats::Collect(*shared.fp32, data, options));
     Progress(spec, absl::StrCat("calibrate on ", data.size(), " samples"), start);

@@ -23,6 +23,10 @@ struct KnownValues {
   }
 };
 
+// Layout scratch buffers a pooled run context keeps between runs; larger
+// ones are freed at the end of each run (as a per-run allocation would be).
+constexpr size_t kKeptScratchBytes = size_t{4} << 20;
+
 // Outputs of build-time evaluated nodes larger than this stay run-time steps.
 constexpr int64_t kMaxFoldedBytes = int64_t{1} << 20;
 
@@ -311,6 +315,7 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
     }
     for (int s : step.release) slots[s] = Tensor();
   }
+  ctx.TrimScratch(kKeptScratchBytes);
   std::vector<Tensor> result;
   for (int s : output_slots_) {
     // Never hand out a model's weights (a graph output that is, or is a

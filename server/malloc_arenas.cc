@@ -20,4 +20,6 @@ int LimitMallocArenas() {
   return limit;
 }
 
+void ReturnFreedMemory() { malloc_trim(0); }
+
 }  // namespace qs

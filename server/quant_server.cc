@@ -17,6 +17,7 @@
 #include "server/drift_metrics.h"
 #include "server/file_fingerprint.h"
 #include "server/malformed_request.h"
+#include "server/malloc_arenas.h"
 #include "server/access_log.h"
 #include "server/config_mapping.h"
 
@@ -180,7 +181,10 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
   ModelSpec spec = ToModelSpec(mc);
   spec.compile.intra_op_threads = config_.server.intra_op_threads;
   spec.progress = [](const std::string& line) { spdlog::info("{}", line); };
-  ASSIGN_OR_RETURN(BuiltModel built, BuildModel(spec));
+  auto built_or = BuildModel(spec);
+  ReturnFreedMemory();  // the build's transient buffers, kept resident by malloc otherwise
+  if (!built_or.ok()) return built_or.status();
+  BuiltModel built = *std::move(built_or);
   auto served = std::make_shared<ServedModel>();
   served->built = std::move(built);
   served->default_variant = mc.default_variant;

@@ -65,7 +65,7 @@ configure_asan() {
 #  - MallocArenasTest.ManyLiveThreadsShareTheCappedArenas: ASan replaces
 #    glibc's malloc, so there are no arenas to cap (its limit reads 0).
 # ASAN_CTEST_EXCLUDE='' runs them too.
-ASAN_CTEST_EXCLUDE="${ASAN_CTEST_EXCLUDE-^(FmnistQuantTest|QdqExportFmnistTest\..*|WeightOptimizerTest\.TimingLargestLayer|soak_60s|MallocArenasTest\.ManyLiveThreadsShareTheCappedArenas)\$}"
+ASAN_CTEST_EXCLUDE="${ASAN_CTEST_EXCLUDE-^(FmnistQuantTest|QdqExportFmnistTest\..*|WeightOptimizerTest\.TimingLargestLayer|soak_60s|MallocArenasTest\.(ManyLiveThreadsShareTheCappedArenas|ReturnFreedMemoryShrinksTheResidentSet))\$}"
 run_asan() {
   t0=$(now)
   configure_asan

@@ -92,7 +92,7 @@ absl::StatusOr<CalibrationStats> CalibrationStats::Collect(const CompiledModel& 
   Plan::ValueObserver observer = [&](const std::string& value, const Tensor& t) {
     auto h = histograms.find(value);
     if (h == histograms.end() || t.dtype() != DataType::kFloat32) return;
-    h->second.Add(t.data<float>(), t.num_elements());
+    h->second.Add(t.data<float>(), t.num_elements(), !options.histograms);
     if (options.max_rows == 0) return;
     auto range = samplers.equal_range(value);
     for (auto it = range.first; it != range.second; ++it) {

@@ -26,6 +26,9 @@ struct CalibrationOptions {
   int64_t max_rows = 4096;       // per layer, for weight optimization; 0 = none
   int64_t patches_per_sample = 8;  // Conv: random output positions per image
   uint32_t seed = 0;
+  // false: every consumer calibrates by minmax, so layer histograms keep
+  // only their extremes (a third of a minmax calibration's time is binning).
+  bool histograms = true;
 };
 
 class CalibrationStats {

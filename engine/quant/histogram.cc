@@ -21,7 +21,7 @@ ActivationHistogram::ActivationHistogram(int num_bins)
       min_(std::numeric_limits<float>::infinity()),
       max_(-std::numeric_limits<float>::infinity()) {}
 
-void ActivationHistogram::Add(const float* data, int64_t n) {
+void ActivationHistogram::Add(const float* data, int64_t n, bool extremes_only) {
   // Pass 1: the batch's finite extremes, so the range grows at most once per
   // batch instead of once per out-of-range value.
   float lo = std::numeric_limits<float>::infinity();
@@ -41,6 +41,7 @@ void ActivationHistogram::Add(const float* data, int64_t n) {
   count_ += finite;
   min_ = std::min(min_, lo);
   max_ = std::max(max_, hi);
+  if (extremes_only) return;
 
   if (bins_.empty()) {
     if (min_ == 0.0f && max_ == 0.0f) {  // still no scale to size bins by

@@ -31,7 +31,9 @@ class ActivationHistogram {
   // Adds n values. NaN and +-Inf are skipped (a quantizer cannot represent
   // them, and one Inf would make the range useless) but are counted in
   // nonfinite_count() so callers can warn about them.
-  void Add(const float* data, int64_t n);
+  // `extremes_only`: track min, max and counts but no bins (minmax
+  // calibration needs nothing else, and binning is most of the cost).
+  void Add(const float* data, int64_t n, bool extremes_only = false);
 
   // Exact extremes of the finite values; +inf / -inf while count() == 0.
   float min() const { return min_; }

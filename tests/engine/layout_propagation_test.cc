@@ -113,5 +113,35 @@ TEST(LayoutPropagationTest, ObserversSeePlainValues) {
   EXPECT_EQ(compared, 9);  // c3: its Clip was fused too
 }
 
+// 1-D convolutions (audio, sequences): blocked 3-D layouts through a pool.
+OnnxBuilder Conv1dModel(bool expose_intermediates) {
+  OnnxBuilder b(13);
+  b.Input("x", {-1, 4, 32})
+      .Initializer("w1", RandomTensor({12, 4, 3}, 21, -0.5f, 0.5f))
+      .Initializer("w2", RandomTensor({3, 12, 3}, 22, -0.5f, 0.5f))
+      .Node("Conv", {"x", "w1"}, {"c1"}, {{"pads", std::vector<int64_t>{1, 1}}})
+      .Node("Relu", {"c1"}, {"r1"})
+      .Node("MaxPool", {"r1"}, {"p"},
+            {{"kernel_shape", std::vector<int64_t>{2}}, {"strides", std::vector<int64_t>{2}}})
+      .Node("Conv", {"p", "w2"}, {"y"})
+      .Output("y");
+  if (expose_intermediates) b.Output("r1").Output("p");
+  return b;
+}
+
+TEST(LayoutPropagationTest, OneDimensionalChainAnswersLikeThePlainOne) {
+  auto blocked = CompileBuilt(Conv1dModel(false));
+  auto plain = CompileBuilt(Conv1dModel(true));
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  Tensor x = RandomTensor({2, 4, 32}, 23);
+  auto want = (*plain)->Run({{"x", x}});
+  auto got = (*blocked)->Run({{"x", x}});
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ((*got)[0].shape(), (Shape{2, 3, 14}));
+  EXPECT_LT(MaxAbsDiff((*got)[0], (*want)[0]), 1e-4);
+}
+
 }  // namespace
 }  // namespace qs

@@ -43,6 +43,34 @@ TEST(MallocArenasTest, OnePerCoreAtLeastTwoUnlessTheEnvironmentSaysOtherwise) {
   EXPECT_EQ(MallocArenaLimit(2, "8"), 0);  // MALLOC_ARENA_MAX wins
 }
 
+// Resident set size of this process in bytes (/proc/self/statm).
+long ResidentBytes() {
+  long pages = 0, resident = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+  std::fclose(f);
+  return resident * 4096;
+}
+
+TEST(MallocArenasTest, ReturnFreedMemoryShrinksTheResidentSet) {
+  // 64 MiB in 64 KiB blocks (below the mmap threshold, so in the heap),
+  // touched, then freed all but the last: glibc keeps the freed pages
+  // resident (the live block at the top stops the heap from shrinking).
+  std::vector<char*> blocks;
+  for (int i = 0; i < 1024; ++i) {
+    blocks.push_back(static_cast<char*>(std::malloc(64 << 10)));
+    for (int j = 0; j < (64 << 10); j += 4096) blocks.back()[j] = 1;
+  }
+  for (size_t i = 0; i + 1 < blocks.size(); ++i) std::free(blocks[i]);
+  const long before = ResidentBytes();
+  ReturnFreedMemory();
+  const long after = ResidentBytes();
+  std::free(blocks.back());
+  ASSERT_GT(before, 0);
+  EXPECT_LT(after, before - (32L << 20)) << "before " << before << ", after " << after;
+}
+
 TEST(MallocArenasTest, ManyLiveThreadsShareTheCappedArenas) {
   if (std::getenv("MALLOC_ARENA_MAX") != nullptr) GTEST_SKIP() << "MALLOC_ARENA_MAX is set";
   const int limit = LimitMallocArenas();

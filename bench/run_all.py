@@ -277,8 +277,8 @@ def markdown(results, a, started):
            "`bench/run_all.sh %s` — %s, commit %s, %d s per measurement. Load average (1 min) "
            "at each row in the last column: the machine was %s." % (
                " ".join(a.models), started, commit, a.seconds,
-               "shared with other builds (noisy)" if any(
-                   float(row["load"]) > 1.5 for r in results for row in r["speed"])
+               "shared with other builds (noisy)" if any(  # its own threads count 1-2
+                   float(row["load"]) > 2.5 for r in results for row in r["speed"])
                else "otherwise idle"),
            "",
            "Throughput in samples/s at the median run time (batch / p50; the mean-based "

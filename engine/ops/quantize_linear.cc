@@ -77,8 +77,7 @@ AxisIndexer MakeIndexer(const Shape& s, int64_t axis) {
 // One per-tensor quantization pass: round half to even, add the zero point,
 // saturate; NaN becomes the zero point (it compares false everywhere).
 template <typename Code>
-inline __attribute__((always_inline)) void QuantizeLoop(const float* x, int64_t n, float scale,
-                                                        float zero_point, Code* y) {
+void QuantizeLoop(const float* x, int64_t n, float scale, float zero_point, Code* y) {
   const float lo = std::is_same_v<Code, uint8_t> ? 0.f : -128.f;
   const float hi = std::is_same_v<Code, uint8_t> ? 255.f : 127.f;
   for (int64_t i = 0; i < n; ++i) {
@@ -88,23 +87,12 @@ inline __attribute__((always_inline)) void QuantizeLoop(const float* x, int64_t 
   }
 }
 
-// Cloned for AVX2 in the hope that GCC vectorizes it; GCC 12 does not (the
-// clone is scalar VEX code: vdivss, vroundss): explicit intrinsics are still
-// to be written. What the loop gained is one branch-free pass per tensor.
-__attribute__((target_clones("avx2", "default"))) void QuantizeU8(const float* x, int64_t n,
-                                                                   float scale, float zp,
-                                                                   uint8_t* y) {
-  QuantizeLoop(x, n, scale, zp, y);
-}
-__attribute__((target_clones("avx2", "default"))) void QuantizeS8(const float* x, int64_t n,
-                                                                   float scale, float zp,
-                                                                   int8_t* y) {
-  QuantizeLoop(x, n, scale, zp, y);
-}
-
+// Scalar: GCC 12 does not vectorize the loop even in a target_clones AVX2
+// clone (whose ifunc resolver also crashed TSan builds at load time);
+// explicit AVX2 intrinsics are the way to a SIMD version.
 void QuantizePerTensor(const float* x, int64_t n, float scale, float zp, Tensor& out) {
-  if (out.dtype() == DataType::kUint8) QuantizeU8(x, n, scale, zp, out.data<uint8_t>());
-  else QuantizeS8(x, n, scale, zp, out.data<int8_t>());
+  if (out.dtype() == DataType::kUint8) QuantizeLoop(x, n, scale, zp, out.data<uint8_t>());
+  else QuantizeLoop(x, n, scale, zp, out.data<int8_t>());
 }
 
 // `layout` with its data type replaced: an elementwise op's output keeps the

@@ -40,9 +40,8 @@ MODELS = [
 ]
 
 
-def config_yaml(name, path, data):
-    """One model with every variant of MODELS (the calibration set is only read by w8a8)."""
-    variants = dict((m[0], m[3]) for m in MODELS)[name]
+def config_yaml(name, path, data, variants):
+    """One model with `variants` (its MODELS entry; the calibration set is only read by w8a8)."""
     lines = ["server:", "  intra_op_threads: 1", "models:", "  - name: " + name,
              "    path: " + path, "    calibration: {format: npy, inputs: %s}" % data,
              "    variants:"]
@@ -121,7 +120,7 @@ def main():
             data = os.path.join(tmp, ds + "_test_x.npy")
             cfg = os.path.join(tmp, name + ".yaml")
             with open(cfg, "w") as f:
-                f.write(config_yaml(name, path, data))
+                f.write(config_yaml(name, path, data, variants))
             nodes, trees = node_count(path)
             for batch in [int(x) for x in a.batches.split(",")]:
                 for threads in [int(x) for x in a.threads.split(",")]:

@@ -182,6 +182,11 @@ std::unique_ptr<RunContext> CompiledModel::AcquireContext() const {
 }
 
 void CompiledModel::ReleaseContext(std::unique_ptr<RunContext> ctx) const {
+  // Layout scratch buffers above this are freed when a run ends (also a
+  // failed one): an idle pooled context would otherwise keep a copy of the
+  // largest activation it ever reordered, per slot, while the model serves.
+  constexpr size_t kKeptScratchBytes = size_t{4} << 20;
+  ctx->TrimScratch(kKeptScratchBytes);
   std::lock_guard<std::mutex> lock(mu_);
   idle_contexts_.push_back(std::move(ctx));
 }

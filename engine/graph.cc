@@ -11,7 +11,7 @@ int64_t Node::GetInt(const std::string& key, int64_t fallback) const {
   auto it = attributes.find(key);
   if (it == attributes.end()) return fallback;
   if (auto* v = std::get_if<int64_t>(&it->second)) return *v;
-  if (auto* f = std::get_if<float>(&it->second)) return static_cast<int64_t>(*f);
+  if (auto* f = std::get_if<float>(&it->second)) return SaturatingToInt64(*f);
   return fallback;
 }
 

@@ -96,7 +96,7 @@ absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto,
           count * DataTypeSize(dtype)));
     }
     Tensor t(dtype, shape);
-    if (!raw.empty()) std::memcpy(t.raw_data(), raw.data(), raw.size());
+    CopyRawBytes(raw.data(), raw.size(), t);
     return t;
   }
   // Validate the field size before allocating the tensor.

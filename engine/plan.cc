@@ -23,10 +23,6 @@ struct KnownValues {
   }
 };
 
-// Layout scratch buffers a pooled run context keeps between runs; larger
-// ones are freed at the end of each run (as a per-run allocation would be).
-constexpr size_t kKeptScratchBytes = size_t{4} << 20;
-
 // Outputs of build-time evaluated nodes larger than this stay run-time steps.
 constexpr int64_t kMaxFoldedBytes = int64_t{1} << 20;
 
@@ -262,9 +258,11 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
       dnnl::memory::desc layout = step.kernel->OutputLayout();
       if (layout != dnnl::memory::desc()) {
         layouts[node.outputs[0]] = layout;
-        plan->opaque_slots_.emplace(step.outputs[0],
-                                    std::make_pair(layout, PlainDesc(out_types[0].shape,
-                                                                     out_types[0].dtype)));
+        const dnnl::memory::desc plain = PlainDesc(out_types[0].shape, out_types[0].dtype);
+        plan->opaque_slots_.emplace(
+            step.outputs[0],
+            OpaqueValue{layout, plain,
+                        dnnl::reorder(dnnl::reorder::primitive_desc(engine, layout, engine, plain))});
       }
     }
     plan->steps_.push_back(std::move(step));
@@ -315,7 +313,6 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
     }
     for (int s : step.release) slots[s] = Tensor();
   }
-  ctx.TrimScratch(kKeptScratchBytes);
   std::vector<Tensor> result;
   for (int s : output_slots_) {
     // Never hand out a model's weights (a graph output that is, or is a
@@ -329,11 +326,11 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
 Tensor Plan::PlainView(int slot, const Tensor& value, RunContext& ctx) const {
   auto it = opaque_slots_.find(slot);
   if (it == opaque_slots_.end()) return value;
-  const auto& [opaque, plain] = it->second;
+  const OpaqueValue& v = it->second;
   Tensor out(value.dtype(), value.shape());
-  dnnl::memory src(opaque, ctx.engine(), const_cast<void*>(value.raw_data()));
-  dnnl::memory dst(plain, ctx.engine(), out.raw_data());
-  dnnl::reorder(src, dst).execute(ctx.stream(), src, dst);
+  dnnl::memory src(v.layout, ctx.engine(), const_cast<void*>(value.raw_data()));
+  dnnl::memory dst(v.plain, ctx.engine(), out.raw_data());
+  v.to_plain.execute(ctx.stream(), src, dst);
   ctx.stream().wait();
   return out;
 }

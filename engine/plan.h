@@ -69,8 +69,13 @@ class Plan {
   std::unordered_set<const void*> constant_buffers_;  // to never hand weights out
   std::vector<TypedShape> output_types_;
   int64_t activation_bytes_ = 0;
-  // Values kept in an opaque oneDNN layout: slot -> (that layout, plain).
-  std::unordered_map<int, std::pair<dnnl::memory::desc, dnnl::memory::desc>> opaque_slots_;
+  // Values kept in an opaque oneDNN layout, with the reorder that makes a
+  // plain copy for observers (built once: calibration observes every run).
+  struct OpaqueValue {
+    dnnl::memory::desc layout, plain;
+    dnnl::reorder to_plain;
+  };
+  std::unordered_map<int, OpaqueValue> opaque_slots_;
 
   // `value` of `slot` as a plain tensor (a reordered copy if it is opaque),
   // for observers.

@@ -1,9 +1,13 @@
 #include "engine/tensor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
+
+#include "engine/buffer_cache.h"
 
 namespace qs {
 
@@ -54,16 +58,10 @@ int64_t NumElements(const Shape& shape) {
 }
 
 namespace {
-constexpr size_t kAlignment = 64;
-
 std::shared_ptr<std::byte> AllocateZeroed(size_t bytes) {
-  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (rounded == 0) rounded = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded);
-  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p),
-                                    [](std::byte* b) { std::free(b); });
+  std::shared_ptr<std::byte> buffer = BufferCache::Global().Allocate(bytes);
+  std::memset(buffer.get(), 0, bytes);
+  return buffer;
 }
 }  // namespace
 
@@ -72,12 +70,12 @@ Tensor::Tensor(DataType dtype, Shape shape)
   buffer_ = AllocateZeroed(byte_size());
 }
 
-Tensor Tensor::WithBuffer(DataType dtype, Shape shape, size_t bytes) {
+Tensor Tensor::Uninitialized(DataType dtype, Shape shape, size_t bytes) {
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.num_elements_ = NumElements(t.shape_);
-  t.buffer_ = AllocateZeroed(std::max(bytes, t.byte_size()));
+  t.buffer_ = BufferCache::Global().Allocate(std::max(bytes, t.byte_size()));
   return t;
 }
 
@@ -108,9 +106,29 @@ double Tensor::ScalarAsDouble(int64_t i) const {
   return 0.0;
 }
 
+void CopyRawBytes(const void* src, size_t bytes, Tensor& t) {
+  if (bytes == 0) return;
+  if (t.dtype() != DataType::kBool) {
+    std::memcpy(t.raw_data(), src, bytes);
+    return;
+  }
+  const auto* in = static_cast<const unsigned char*>(src);
+  auto* out = static_cast<unsigned char*>(t.raw_data());
+  for (size_t i = 0; i < bytes; ++i) out[i] = in[i] != 0 ? 1 : 0;
+}
+
+int64_t SaturatingToInt64(double v) {
+  if (std::isnan(v)) return 0;
+  // 2^63 is exactly representable; every double below it converts safely.
+  constexpr double kTwoTo63 = 9223372036854775808.0;
+  if (v >= kTwoTo63) return std::numeric_limits<int64_t>::max();
+  if (v < -kTwoTo63) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(v);
+}
+
 int64_t Tensor::ScalarAsInt64(int64_t i) const {
   if (dtype_ == DataType::kInt64) return data<int64_t>()[i];
-  return static_cast<int64_t>(ScalarAsDouble(i));
+  return SaturatingToInt64(ScalarAsDouble(i));
 }
 
 }  // namespace qs

@@ -26,6 +26,12 @@ enum class DataType : int {
 
 using Shape = std::vector<int64_t>;
 
+// Float -> int64 the way a model author means it: truncated toward zero,
+// saturated at the int64 range, NaN -> 0. A plain static_cast is undefined
+// behaviour outside the range, and model files (shape tensors, attributes)
+// are untrusted input.
+int64_t SaturatingToInt64(double v);
+
 // Size in bytes of one element; 0 for kUndefined.
 size_t DataTypeSize(DataType dtype);
 std::string DataTypeName(DataType dtype);
@@ -42,17 +48,27 @@ template <> constexpr DataType DataTypeOf<int64_t>() { return DataType::kInt64; 
 template <> constexpr DataType DataTypeOf<bool>() { return DataType::kBool; }
 template <> constexpr DataType DataTypeOf<double>() { return DataType::kFloat64; }
 
+class Tensor;
+
+// Copies `bytes` of little-endian wire data (ONNX / gRPC raw_data) into `t`'s
+// buffer. Bool bytes are normalized to 0/1: the wire allows any nonzero byte
+// for true, and loading e.g. 0x80 as a C++ bool is undefined behaviour.
+void CopyRawBytes(const void* src, size_t bytes, Tensor& t);
+
 class Tensor {
  public:
   Tensor() = default;
-  // Allocates a zero-filled tensor. Callers check sizes before allocating
-  // (see CompileOptions::max_tensor_bytes); this constructor trusts them.
+  // Allocates a zero-filled tensor (large buffers are recycled through
+  // BufferCache). Callers check sizes before allocating (see
+  // CompileOptions::max_tensor_bytes); this constructor trusts them.
   Tensor(DataType dtype, Shape shape);
 
-  // A zero-filled tensor whose buffer holds `bytes` (at least its logical
-  // size): for values kept in a padded oneDNN layout (see
-  // OpContext::out_layout_free). byte_size() stays the logical size.
-  static Tensor WithBuffer(DataType dtype, Shape shape, size_t bytes);
+  // A tensor with unspecified contents whose buffer holds at least `bytes`
+  // and its logical size: for kernel outputs a primitive writes in full
+  // (skipping the zero-fill matters for activations of tens of MB), and for
+  // values kept in a padded oneDNN layout (OpContext::out_layout_free; the
+  // primitive zeroes the padding). byte_size() stays the logical size.
+  static Tensor Uninitialized(DataType dtype, Shape shape, size_t bytes = 0);
 
   template <typename T>
   static Tensor FromVector(Shape shape, const std::vector<T>& values) {

@@ -149,11 +149,7 @@ absl::StatusOr<Tensor> DecodeKServeInput(const InferInputTensor& in, const std::
           ShapeToString(shape), " of ", in.datatype(), " needs ", want));
     }
     Tensor t(dtype, shape);
-    if (dtype == DataType::kBool) {
-      for (size_t i = 0; i < want; ++i) t.data<bool>()[i] = (*raw)[i] != 0;
-    } else if (want > 0) {
-      std::memcpy(t.raw_data(), raw->data(), want);
-    }
+    CopyRawBytes(raw->data(), want, t);
     RETURN_IF_ERROR(CheckDecodedTensor(t, field, limits));
     return t;
   }

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "engine/buffer_cache.h"
+
 namespace qs {
 
 int MallocArenaLimit(unsigned cores, const char* env_arena_max) {
@@ -20,6 +22,9 @@ int LimitMallocArenas() {
   return limit;
 }
 
-void ReturnFreedMemory() { malloc_trim(0); }
+void ReturnFreedMemory() {
+  BufferCache::Global().Clear();  // idle activation buffers first: they are malloc'd too
+  malloc_trim(0);
+}
 
 }  // namespace qs

@@ -97,7 +97,7 @@ absl::StatusOr<Tensor> DecodeTensor(const v1::Tensor& w, const std::string& fiel
           ShapeToString(shape), " of ", DataTypeName(dtype), " needs ", want));
     }
     Tensor t(dtype, shape);
-    if (want > 0) std::memcpy(t.raw_data(), w.raw_data().data(), want);
+    CopyRawBytes(w.raw_data().data(), want, t);
     RETURN_IF_ERROR(CheckDecodedTensor(t, field, limits));
     return t;
   }

@@ -10,8 +10,14 @@
 #                                    and prints how to reproduce it
 #   tools/sanitize.sh tsan           clang TSan tree (build-tsan) of only the
 #                                    concurrency tests, and runs them
-#   tools/sanitize.sh ci [SECONDS]   asan, then fuzz SECONDS (default 30):
-#                                    what `tools/setup.sh test` (CI) runs
+#   tools/sanitize.sh ci [SECONDS]   asan, then fuzz SECONDS (default 30)
+#                                    with FUZZ_SEED=1: what `tools/setup.sh
+#                                    test` (CI) runs
+#
+# FUZZ_SEED fixes libFuzzer's seed. `fuzz` leaves it random (exploration:
+# run it for minutes, turn what it finds into regression tests); `ci` fixes
+# it so a CI run replays a known mutation sequence and fails on regressions,
+# not on whatever a fresh random walk happens to reach first.
 #
 # JOBS (default: nproc, at most 2) sets build and ctest parallelism;
 # ASAN_BUILD_DIR / TSAN_BUILD_DIR move the trees.
@@ -96,6 +102,8 @@ run_fuzz() {
     mkdir -p "$corpus" "$work/artifacts/$target"
     cp "$ROOT/tests/fuzz/corpus/$target/"* "$corpus/"
     dict=""
+    seed=""
+    [ -n "${FUZZ_SEED:-}" ] && seed="-seed=$FUZZ_SEED"
     [ -f "$ROOT/tests/fuzz/$target.dict" ] && dict="-dict=$ROOT/tests/fuzz/$target.dict"
     log="$work/$target.log"
     echo "sanitize fuzz: $target for ${seconds}s (log: $log)"
@@ -103,7 +111,7 @@ run_fuzz() {
     # gRPC) under ASan. -timeout: one input may take at most 30 s.
     # shellcheck disable=SC2086
     if "$bin" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 \
-         -print_final_stats=1 $dict \
+         -print_final_stats=1 $dict $seed \
          -artifact_prefix="$work/artifacts/$target/" "$corpus" >"$log" 2>&1; then
       grep -E "^(stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)" \
         "$log" | tr '\n' ' '
@@ -173,7 +181,7 @@ case "$mode" in
   ci)
     ci_t0=$(now)
     run_asan
-    run_fuzz "${1:-30}"
+    FUZZ_SEED="${FUZZ_SEED:-1}" run_fuzz "${1:-30}"
     echo "sanitize ci: took $(elapsed "$ci_t0")"
     ;;
   *)

@@ -257,13 +257,7 @@ absl::StatusOr<Tensor> ReadNpyBytes(const std::string& bytes,
   }
   Tensor t(*dtype, shape);
   const char* src = bytes.data() + prefix + header_len;
-  if (*dtype == DataType::kBool) {
-    // Only 0/1 are valid bool object representations; normalize other bytes.
-    bool* dst = t.data<bool>();
-    for (uint64_t i = 0; i < count; ++i) dst[i] = src[i] != 0;
-  } else if (expected > 0) {
-    std::memcpy(t.raw_data(), src, expected);
-  }
+  CopyRawBytes(src, expected, t);  // normalizes bool bytes to 0/1
   return t;
 }
 

@@ -37,7 +37,7 @@ class BatchNormKernel : public Kernel {
  public:
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(DataType::kFloat32, in[0].shape());
+    out[0] = Tensor::Uninitialized(DataType::kFloat32, in[0].shape());
     if (in[0].num_elements() == 0) return absl::OkStatus();
     const auto& eng = ctx.engine();
     step_.Execute({{DNNL_ARG_SRC, Wrap(x_desc_, in[0], eng)},

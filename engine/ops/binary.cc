@@ -119,7 +119,7 @@ class BinaryKernel : public Kernel {
  public:
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(DataType::kFloat32, out_shape_);
+    out[0] = Tensor::Uninitialized(DataType::kFloat32, out_shape_);
     if (out[0].num_elements() == 0) return absl::OkStatus();
     // An input in an opaque layout is read as plain (broadcasting is defined
     // on logical shapes).

@@ -33,17 +33,14 @@ class ConvKernel : public Kernel {
   memory::desc OutputLayout() const override { return dst_.OutputLayout(); }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    const auto& eng = ctx.engine();
     memory src = src_.Get(in[0], ctx, ScratchSlot::kSrc0);
-    memory weights = const_weights_
-                         ? *const_weights_
-                         : ReorderIfNeeded(Wrap(w_plain_, in[1], eng),
-                                           pd_.weights_desc(), ctx);
+    memory weights =
+        const_weights_ ? *const_weights_ : weights_.Get(in[1], ctx, ScratchSlot::kSrc1);
     memory dst = dst_.Begin(out[0], ctx);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
     if (has_bias_) {
-      args[DNNL_ARG_BIAS] = const_bias_ ? *const_bias_ : Wrap(b_plain_, in[2], eng);
+      args[DNNL_ARG_BIAS] = const_bias_ ? *const_bias_ : Wrap(b_plain_, in[2], ctx.engine());
     }
     step_.Execute(args, ctx);
     dst_.Finish(dst, out[0], ctx);
@@ -93,6 +90,8 @@ class ConvKernel : public Kernel {
     if (const Tensor* wt = c.constant(1)) {
       k->const_weights_ = c.weights->Get(c.node.inputs[1], *wt, k->w_plain_,
                                          k->pd_.weights_desc());
+    } else {
+      k->weights_ = LayoutIn(k->w_plain_, k->pd_.weights_desc(), *c.engine);
     }
     if (const Tensor* bt = c.constant(2); bt && k->has_bias_) {
       k->const_bias_ = c.weights->Get(c.node.inputs[2], *bt, k->b_plain_, k->b_plain_);
@@ -102,7 +101,7 @@ class ConvKernel : public Kernel {
 
  private:
   memory::desc w_plain_, b_plain_;
-  LayoutIn src_;
+  LayoutIn src_, weights_;  // weights_: only for weights computed at run time
   LayoutOut dst_;
   bool has_bias_ = false;
   dnnl::convolution_forward::primitive_desc pd_;

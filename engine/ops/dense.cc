@@ -12,7 +12,7 @@ class DenseKernel : public Kernel {
   KernelInfo Info() const override { return info_; }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(DataType::kFloat32, out_shape_);
+    out[0] = Tensor::Uninitialized(DataType::kFloat32, out_shape_);
     const auto& eng = ctx.engine();
     memory src = Wrap(src_desc_, in[0], eng);
     memory dst = Wrap(dst_desc_, out[0], eng);

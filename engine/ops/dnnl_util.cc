@@ -93,15 +93,6 @@ dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t,
   return dnnl::memory(desc, engine, const_cast<void*>(t.raw_data()));
 }
 
-dnnl::memory ReorderIfNeeded(const dnnl::memory& src, const dnnl::memory::desc& want,
-                             RunContext& ctx) {
-  if (src.get_desc() == want) return src;
-  dnnl::memory in = src;
-  dnnl::memory dst(want, ctx.engine());  // oneDNN owns this buffer
-  dnnl::reorder(in, dst).execute(ctx.stream(), in, dst);
-  return dst;
-}
-
 dnnl::memory::desc GivenLayout(const OpContext& c, size_t i) {
   dnnl::memory::desc given = c.in_layout(i);
   return given != dnnl::memory::desc() ? given : PlainDesc(c.in_shapes[i], c.in_dtypes[i]);
@@ -123,7 +114,7 @@ dnnl::memory LayoutIn::Get(const Tensor& t, RunContext& ctx, ScratchSlot slot) c
 
 Tensor LayoutIn::GetTensor(const Tensor& t, RunContext& ctx) const {
   if (!reorder_) return t;
-  Tensor out = Tensor::WithBuffer(t.dtype(), t.shape(), want_.get_size());
+  Tensor out = Tensor::Uninitialized(t.dtype(), t.shape(), want_.get_size());
   dnnl::memory src(given_, ctx.engine(), const_cast<void*>(t.raw_data()));
   dnnl::memory dst(want_, ctx.engine(), out.raw_data());
   reorder_->execute(ctx.stream(), src, dst);
@@ -142,10 +133,10 @@ LayoutOut::LayoutOut(const dnnl::memory::desc& produced, DataType dtype, const S
 
 dnnl::memory LayoutOut::Begin(Tensor& out, RunContext& ctx) const {
   if (opaque_) {
-    out = Tensor::WithBuffer(dtype_, shape_, produced_.get_size());
+    out = Tensor::Uninitialized(dtype_, shape_, produced_.get_size());
     return dnnl::memory(produced_, ctx.engine(), out.raw_data());
   }
-  out = Tensor(dtype_, shape_);
+  out = Tensor::Uninitialized(dtype_, shape_);
   if (!reorder_) return dnnl::memory(plain_, ctx.engine(), out.raw_data());
   return dnnl::memory(produced_, ctx.engine(), ctx.Scratch(ScratchSlot::kDst, produced_.get_size()));
 }

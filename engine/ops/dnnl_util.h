@@ -48,11 +48,6 @@ DnnlStep MakeStep(const PrimitiveDesc& pd) {
 dnnl::memory Wrap(const dnnl::memory::desc& desc, const Tensor& t,
                   const dnnl::engine& engine);
 
-// Reorders `src` (described by src_desc) into a new buffer laid out as `want`;
-// returns the src wrapper itself when the layouts already agree.
-dnnl::memory ReorderIfNeeded(const dnnl::memory& src, const dnnl::memory::desc& want,
-                             RunContext& ctx);
-
 // The layout input `i` arrives in: the producer's opaque layout when the
 // plan kept one (OpContext::in_layouts), else plain row-major.
 dnnl::memory::desc GivenLayout(const OpContext& c, size_t i);

@@ -121,7 +121,7 @@ class ErfKernel : public Kernel {
  public:
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext&) const override {
-    out[0] = Tensor(DataType::kFloat32, in[0].shape());
+    out[0] = Tensor::Uninitialized(DataType::kFloat32, in[0].shape());
     const float* x = in[0].data<float>();
     float* y = out[0].data<float>();
     for (int64_t i = 0; i < in[0].num_elements(); ++i) y[i] = std::erf(x[i]);

@@ -30,7 +30,7 @@ class QDenseKernel : public Kernel {
   KernelInfo Info() const override { return info_; }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(out_dtype_, out_shape_);
+    out[0] = Tensor::Uninitialized(out_dtype_, out_shape_);
     const auto& eng = ctx.engine();
     std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, Wrap(src_desc_, in[0], eng)},
                                             {DNNL_ARG_WEIGHTS, weights_},

@@ -90,9 +90,11 @@ void QuantizeLoop(const float* x, int64_t n, float scale, float zero_point, Code
 // Scalar: GCC 12 does not vectorize the loop even in a target_clones AVX2
 // clone (whose ifunc resolver also crashed TSan builds at load time);
 // explicit AVX2 intrinsics are the way to a SIMD version.
-void QuantizePerTensor(const float* x, int64_t n, float scale, float zp, Tensor& out) {
-  if (out.dtype() == DataType::kUint8) QuantizeLoop(x, n, scale, zp, out.data<uint8_t>());
-  else QuantizeLoop(x, n, scale, zp, out.data<int8_t>());
+// Quantizes x[0, n) into out's elements [offset, offset + n).
+void QuantizeRun(const float* x, int64_t n, float scale, float zp, Tensor& out,
+                 int64_t offset = 0) {
+  if (out.dtype() == DataType::kUint8) QuantizeLoop(x, n, scale, zp, out.data<uint8_t>() + offset);
+  else QuantizeLoop(x, n, scale, zp, out.data<int8_t>() + offset);
 }
 
 // `layout` with its data type replaced: an elementwise op's output keeps the
@@ -115,29 +117,25 @@ class QuantizeKernel : public Kernel {
     if (q_.axis < 0 && out_opaque_) {
       // Every element of the padded buffer alike: the codes keep the layout.
       const int64_t n = static_cast<int64_t>(in_layout_.get_size() / sizeof(float));
-      out[0] = Tensor::WithBuffer(q_.code_type, in[0].shape(), static_cast<size_t>(n));
-      QuantizePerTensor(in[0].data<float>(), n, q_.scale[0],
+      out[0] = Tensor::Uninitialized(q_.code_type, in[0].shape(), static_cast<size_t>(n));
+      QuantizeRun(in[0].data<float>(), n, q_.scale[0],
                         static_cast<float>(q_.zero_point[0]), out[0]);
       return absl::OkStatus();
     }
     const Tensor x = opaque_in ? to_plain_.GetTensor(in[0], ctx) : in[0];
-    out[0] = Tensor(q_.code_type, x.shape());
+    out[0] = Tensor::Uninitialized(q_.code_type, x.shape());
     if (q_.axis < 0) {
-      QuantizePerTensor(x.data<float>(), x.num_elements(), q_.scale[0],
+      QuantizeRun(x.data<float>(), x.num_elements(), q_.scale[0],
                         static_cast<float>(q_.zero_point[0]), out[0]);
       return absl::OkStatus();
     }
+    // Per axis: runs of `inner` contiguous elements share one scale.
     const AxisIndexer ix = MakeIndexer(x.shape(), q_.axis);
-    const float lo = q_.code_type == DataType::kUint8 ? 0.f : -128.f;
-    const float hi = q_.code_type == DataType::kUint8 ? 255.f : 127.f;
-    const int64_t n = x.num_elements();
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t c = ix(i);
-      float v = std::nearbyint(x.data<float>()[i] / q_.scale[c]) +
-                static_cast<float>(q_.zero_point[c]);
-      v = std::isnan(v) ? static_cast<float>(q_.zero_point[c]) : std::min(hi, std::max(lo, v));
-      if (q_.code_type == DataType::kUint8) out[0].data<uint8_t>()[i] = static_cast<uint8_t>(v);
-      else out[0].data<int8_t>()[i] = static_cast<int8_t>(v);
+    const int64_t runs = ix.inner > 0 ? x.num_elements() / ix.inner : 0;
+    for (int64_t r = 0; r < runs; ++r) {
+      const int64_t c = r % ix.dim;
+      QuantizeRun(x.data<float>() + r * ix.inner, ix.inner, q_.scale[c],
+                  static_cast<float>(q_.zero_point[c]), out[0], r * ix.inner);
     }
     return absl::OkStatus();
   }
@@ -155,7 +153,7 @@ class DequantizeKernel : public Kernel {
   explicit DequantizeKernel(QParams q) : q_(std::move(q)) {}
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext&) const override {
-    out[0] = Tensor(DataType::kFloat32, in[0].shape());
+    out[0] = Tensor::Uninitialized(DataType::kFloat32, in[0].shape());
     const AxisIndexer ix = MakeIndexer(in[0].shape(), q_.axis);
     float* y = out[0].data<float>();
     const int64_t n = in[0].num_elements();

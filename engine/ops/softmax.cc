@@ -33,7 +33,7 @@ class SoftmaxKernel : public Kernel {
  public:
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    out[0] = Tensor(DataType::kFloat32, in[0].shape());
+    out[0] = Tensor::Uninitialized(DataType::kFloat32, in[0].shape());
     if (in[0].num_elements() == 0) return absl::OkStatus();
     step_.Execute({{DNNL_ARG_SRC, Wrap(desc_, in[0], ctx.engine())},
                    {DNNL_ARG_DST, Wrap(desc_, out[0], ctx.engine())}},

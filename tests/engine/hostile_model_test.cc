@@ -35,6 +35,57 @@ TEST(HostileModelTest, ReshapeTargetDimsThatOverflowAreInvalid) {
   EXPECT_THAT(model.status().message(), AllOf(HasSubstr("'bad_reshape'"), HasSubstr("overflow")));
 }
 
+// Was: a float shape tensor with a value beyond int64 (1e30) converted with
+// a plain cast in Tensor::ScalarAsInt64 (UBSan float-cast-overflow, found by
+// the CI fuzz run of 2026-11-26). The spec wants int64 shapes; a float one is
+// read saturating and then refused like any other absurd dim.
+TEST(HostileModelTest, FloatShapeValuesBeyondInt64AreInvalid) {
+  OnnxBuilder b(13);
+  b.Input("x", {1, 4})
+      .Initializer("shape", Tensor::FromVector<float>({2}, {1e30f, 4.0f}))
+      .Node("Reshape", {"x", "shape"}, {"y"}, {}, "float_reshape")
+      .Output("y");
+  auto model = CompileBuilt(b);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(model.status().message(), HasSubstr("'float_reshape'"));
+}
+
+// Was: a BOOL initializer whose raw_data byte is 0x80 copied as is, then
+// loaded as a C++ bool (UBSan: "load of value 128", found by fuzzing
+// 2026-11-26; corpus regress_bool_raw_byte_128.onnx). Any nonzero byte is
+// true on the wire, and is imported as 1.
+TEST(HostileModelTest, BoolRawBytesAreNormalizedToZeroOrOne) {
+  onnx::TensorProto flags;
+  flags.set_data_type(onnx::TensorProto::BOOL);
+  flags.add_dims(3);
+  flags.set_raw_data(std::string("\x80\x00\x02", 3));
+  OnnxBuilder b(13);
+  b.Input("x", {3}).Initializer("flags", flags).Node("Identity", {"x"}, {"y"}).Output("y");
+  auto graph = ImportBuilt(b);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  const Tensor* t = graph->FindInitializer("flags");
+  ASSERT_NE(t, nullptr);
+  const auto* bytes = static_cast<const unsigned char*>(t->raw_data());
+  EXPECT_EQ(bytes[0], 1);
+  EXPECT_EQ(bytes[1], 0);
+  EXPECT_EQ(bytes[2], 1);
+}
+
+TEST(HostileModelTest, SaturatingToInt64CoversTheWholeDoubleRange) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(SaturatingToInt64(1e30), kMax);
+  EXPECT_EQ(SaturatingToInt64(-1e30), kMin);
+  EXPECT_EQ(SaturatingToInt64(std::numeric_limits<double>::infinity()), kMax);
+  EXPECT_EQ(SaturatingToInt64(-std::numeric_limits<double>::infinity()), kMin);
+  EXPECT_EQ(SaturatingToInt64(std::numeric_limits<double>::quiet_NaN()), 0);
+  EXPECT_EQ(SaturatingToInt64(9223372036854775808.0), kMax);  // 2^63
+  EXPECT_EQ(SaturatingToInt64(-9223372036854775808.0), kMin);
+  EXPECT_EQ(SaturatingToInt64(-2.9), -2);  // truncates toward zero like a cast
+  EXPECT_EQ(SaturatingToInt64(7.9), 7);
+}
+
 // Fixed input dims are the model's to choose; they are now bounded like any
 // other value before shape inference multiplies them.
 TEST(HostileModelTest, HugeFixedInputDimsAreResourceExhausted) {

@@ -43,5 +43,29 @@ TEST(FuzzRegressionTest, KServeInputWithZeroRowsDecodes) {
   }
 }
 
+// Raw bool bytes other than 0/1 (any nonzero byte is true on the wire) are
+// decoded as 1: kept as is, reading them as C++ bool is undefined behaviour
+// (the same bug fuzz_onnx_import found in model initializers).
+TEST(FuzzRegressionTest, RawBoolBytesDecodeToZeroOrOne) {
+  const std::string raw("\x80\x00\xff", 3);
+  v1::Tensor wire;
+  wire.set_datatype(v1::BOOL);
+  wire.add_shape(3);
+  wire.set_raw_data(raw);
+  auto predict = DecodeTensor(wire, "inputs[0]", DecodeLimits());
+  ASSERT_TRUE(predict.ok()) << predict.status();
+  inference::ModelInferRequest::InferInputTensor in;
+  in.set_datatype("BOOL");
+  in.add_shape(3);
+  auto kserve = DecodeKServeInput(in, &raw, "inputs[0]", "raw_input_contents[0]", DecodeLimits());
+  ASSERT_TRUE(kserve.ok()) << kserve.status();
+  for (const Tensor* t : {&*predict, &*kserve}) {
+    const auto* bytes = static_cast<const unsigned char*>(t->raw_data());
+    EXPECT_EQ(bytes[0], 1);
+    EXPECT_EQ(bytes[1], 0);
+    EXPECT_EQ(bytes[2], 1);
+  }
+}
+
 }  // namespace
 }  // namespace qs

@@ -1,0 +1,141 @@
+#include "engine/buffer_cache.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QS_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define QS_ASAN 1
+#endif
+#ifdef QS_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+namespace qs {
+namespace {
+
+constexpr size_t kAlignment = 64;
+constexpr size_t kPage = 4096;
+// A request takes an idle buffer at most this much larger (1/8): a smaller
+// one would be wasted memory, and a steady workload asks for the same sizes.
+constexpr size_t kMaxSlackShift = 3;
+
+// Idle buffers are poisoned under ASan, so a stale pointer into one is
+// still reported (as use-after-poison) although the memory is not freed.
+void Poison(std::byte* p, size_t bytes) {
+#ifdef QS_ASAN
+  ASAN_POISON_MEMORY_REGION(p, bytes);
+#else
+  (void)p, (void)bytes;
+#endif
+}
+
+void Unpoison(std::byte* p, size_t bytes) {
+#ifdef QS_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, bytes);
+#else
+  (void)p, (void)bytes;
+#endif
+}
+
+std::byte* AlignedNew(size_t bytes) {
+  void* p = std::aligned_alloc(kAlignment, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return static_cast<std::byte*>(p);
+}
+
+void Release(std::byte* p, size_t bytes) {
+  Unpoison(p, bytes);  // the allocator may write its own bookkeeping there
+  std::free(p);
+}
+
+}  // namespace
+
+BufferCache& BufferCache::Global() {
+  static BufferCache* cache = new BufferCache();  // never destroyed
+  return *cache;
+}
+
+BufferCache::~BufferCache() { Clear(); }
+
+std::shared_ptr<std::byte> BufferCache::Allocate(size_t bytes) {
+  if (bytes < kMinCachedBytes) {
+    const size_t rounded = bytes == 0 ? kAlignment : (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    return std::shared_ptr<std::byte>(AlignedNew(rounded), [](std::byte* p) { std::free(p); });
+  }
+  size_t capacity = (bytes + kPage - 1) / kPage * kPage;
+  std::byte* p = nullptr;
+  bool junk = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    junk = junk_fill_;
+    auto it = idle_.lower_bound(capacity);
+    if (it != idle_.end() && it->first - capacity <= capacity >> kMaxSlackShift) {
+      capacity = it->first;
+      p = it->second;
+      idle_bytes_ -= capacity;
+      idle_.erase(it);
+      ++hits_;
+    } else {
+      ++misses_;
+    }
+  }
+  if (p != nullptr) {
+    Unpoison(p, capacity);
+  } else {
+    p = AlignedNew(capacity);
+  }
+  if (junk) std::memset(p, 0xFF, capacity);
+  return std::shared_ptr<std::byte>(p, [this, capacity](std::byte* q) { Return(q, capacity); });
+}
+
+void BufferCache::Return(std::byte* p, size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (idle_bytes_ + bytes <= limit_) {
+      Poison(p, bytes);
+      idle_.emplace(bytes, p);
+      idle_bytes_ += bytes;
+      return;
+    }
+  }
+  Release(p, bytes);
+}
+
+void BufferCache::EvictLocked(size_t limit) {
+  // Largest first: the fewest frees to get under the cap.
+  while (idle_bytes_ > limit && !idle_.empty()) {
+    auto it = std::prev(idle_.end());
+    idle_bytes_ -= it->first;
+    Release(it->second, it->first);
+    idle_.erase(it);
+  }
+}
+
+void BufferCache::SetLimit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  limit_ = bytes;
+  EvictLocked(limit_);
+}
+
+void BufferCache::SetJunkFill(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  junk_fill_ = on;
+}
+
+void BufferCache::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  EvictLocked(0);
+}
+
+BufferCache::Stats BufferCache::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Stats{idle_bytes_, idle_.size(), hits_, misses_};
+}
+
+}  // namespace qs

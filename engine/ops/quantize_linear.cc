@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/ops/dnnl_util.h"
 #include "engine/ops/op_registry.h"
+#include "engine/ops/quantize_codes.h"
 #include "engine/status_macros.h"
 
 namespace qs {
@@ -74,27 +75,11 @@ AxisIndexer MakeIndexer(const Shape& s, int64_t axis) {
   return ix;
 }
 
-// One per-tensor quantization pass: round half to even, add the zero point,
-// saturate; NaN becomes the zero point (it compares false everywhere).
-template <typename Code>
-void QuantizeLoop(const float* x, int64_t n, float scale, float zero_point, Code* y) {
-  const float lo = std::is_same_v<Code, uint8_t> ? 0.f : -128.f;
-  const float hi = std::is_same_v<Code, uint8_t> ? 255.f : 127.f;
-  for (int64_t i = 0; i < n; ++i) {
-    float v = __builtin_nearbyintf(x[i] / scale) + zero_point;
-    v = v != v ? zero_point : std::min(hi, std::max(lo, v));
-    y[i] = static_cast<Code>(static_cast<int32_t>(v));
-  }
-}
-
-// Scalar: GCC 12 does not vectorize the loop even in a target_clones AVX2
-// clone (whose ifunc resolver also crashed TSan builds at load time);
-// explicit AVX2 intrinsics are the way to a SIMD version.
 // Quantizes x[0, n) into out's elements [offset, offset + n).
 void QuantizeRun(const float* x, int64_t n, float scale, float zp, Tensor& out,
                  int64_t offset = 0) {
-  if (out.dtype() == DataType::kUint8) QuantizeLoop(x, n, scale, zp, out.data<uint8_t>() + offset);
-  else QuantizeLoop(x, n, scale, zp, out.data<int8_t>() + offset);
+  if (out.dtype() == DataType::kUint8) QuantizeToU8(x, n, scale, zp, out.data<uint8_t>() + offset);
+  else QuantizeToS8(x, n, scale, zp, out.data<int8_t>() + offset);
 }
 
 // `layout` with its data type replaced: an elementwise op's output keeps the

@@ -51,6 +51,7 @@ constexpr int64_t kMaxConnectionAgeMs = 86400000;  // 1 day
 // calls at all.
 constexpr int64_t kMinConcurrentCalls = 16;
 constexpr int64_t kMaxConcurrentCalls = 65536;
+constexpr int64_t kMaxActivationCacheMb = int64_t{1} << 20;  // 1 TiB
 constexpr int64_t kMaxFeedbackCapacity = int64_t{1} << 20;
 
 // An optional key whose null value (`evaluation:` with nothing under it)
@@ -95,7 +96,7 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                          "max_tensor_elements", "max_batch_rows",
                          "nan_policy", "watch_config_ms", "model_roots",
                          "data_roots", "max_connection_age_ms",
-                         "max_concurrent_calls"},
+                         "max_concurrent_calls", "activation_cache_mb"},
                         "the server section"));
   if (auto a = map.Find("grpc_address")) {
     ASSIGN_OR_RETURN(server->grpc_address,
@@ -127,6 +128,8 @@ absl::Status ParseServerSection(const YamlReader& reader, const Value& v,
                              &server->max_connection_age_ms));
   RETURN_IF_ERROR(map.GetInt("max_concurrent_calls", 0, kMaxConcurrentCalls,
                              &server->max_concurrent_calls));
+  RETURN_IF_ERROR(map.GetInt("activation_cache_mb", 0, kMaxActivationCacheMb,
+                             &server->activation_cache_mb));
   if (server->max_concurrent_calls != 0 &&
       server->max_concurrent_calls < kMinConcurrentCalls) {
     return reader.Error(*map.Find("max_concurrent_calls"),

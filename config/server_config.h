@@ -168,6 +168,10 @@ struct ServerSection {
   // RESOURCE_EXHAUSTED instead of growing threads and memory without bound
   // under a flood. 0 = automatic: EffectiveMaxConcurrentCalls(). 16..65536.
   int max_concurrent_calls = 0;
+  // Idle activation buffers (>= 256 KiB) the engine keeps for the next
+  // runs instead of returning them to the system (engine/buffer_cache.h):
+  // at most this many MiB. 0 = none kept. 0..1048576.
+  int64_t activation_cache_mb = 256;
   // When non-empty, every model file (`models[].path`) must lie inside one
   // of `model_roots`, and every dataset file inside one of `data_roots`,
   // after resolving symlinks. Existing directories, absolute (relative ones

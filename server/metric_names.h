@@ -107,6 +107,16 @@ inline constexpr char kConfigLastReloadTime[] =
 inline constexpr char kConfigLastReloadTimeHelp[] =
     "When the models last changed by a successful load or reload, seconds since the Unix epoch";
 
+// The engine's activation buffer cache (engine/buffer_cache.h), read at
+// every scrape.
+inline constexpr char kActivationCacheIdle[] = "quantserve_activation_cache_idle_bytes";
+inline constexpr char kActivationCacheIdleHelp[] =
+    "Bytes of idle activation buffers kept for the next runs (server.activation_cache_mb caps it)";
+inline constexpr char kActivationCacheRequests[] = "quantserve_activation_cache_requests_total";
+inline constexpr char kActivationCacheRequestsHelp[] =
+    "Large activation buffers requested, by result: hit (an idle buffer reused) or miss "
+    "(allocated from the system)";
+
 // The process (Linux /proc/self), refreshed at every scrape.
 inline constexpr char kProcessCpu[] = "process_cpu_seconds_total";
 inline constexpr char kProcessCpuHelp[] = "Total user and system CPU time spent";

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/buffer_cache.h"
 #include "server/metric_names.h"
 
 namespace qs {
@@ -98,6 +99,21 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
     out.push_back(
         Family(metric::kProcessOpenFds, metric::kProcessOpenFdsHelp, MetricType::Gauge, fds));
   }
+  const BufferCache::Stats cache = BufferCache::Global().stats();
+  out.push_back(Family(metric::kActivationCacheIdle, metric::kActivationCacheIdleHelp,
+                       MetricType::Gauge, static_cast<double>(cache.idle_bytes)));
+  prometheus::MetricFamily requests;
+  requests.name = metric::kActivationCacheRequests;
+  requests.help = metric::kActivationCacheRequestsHelp;
+  requests.type = MetricType::Counter;
+  for (const auto& [result, count] : {std::pair<const char*, uint64_t>{"hit", cache.hits},
+                                      std::pair<const char*, uint64_t>{"miss", cache.misses}}) {
+    prometheus::ClientMetric m;
+    m.label.push_back({"result", result});
+    m.counter.value = static_cast<double>(count);
+    requests.metric.push_back(m);
+  }
+  out.push_back(std::move(requests));
   if (start_time_seconds_ > 0) {
     out.push_back(Family(metric::kProcessStartTime, metric::kProcessStartTimeHelp,
                          MetricType::Gauge, start_time_seconds_));

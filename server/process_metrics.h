@@ -1,6 +1,8 @@
 // process_* metrics (CPU time, memory, open files, start time) read from
 // Linux /proc/self at every scrape; prometheus-cpp 1.0 has no process
-// collector of its own. Registered on the Exposer next to the registry.
+// collector of its own. Also the engine's activation buffer cache
+// (quantserve_activation_cache_*), memory the process holds on purpose.
+// Registered on the Exposer next to the registry.
 #pragma once
 
 #include <prometheus/collectable.h>

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/buffer_cache.h"
 #include "engine/status_macros.h"
 #include "server/drift_metrics.h"
 #include "server/file_fingerprint.h"
@@ -62,6 +63,8 @@ QuantServer::~QuantServer() {
 
 absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConfig& config) {
   auto server = std::unique_ptr<QuantServer>(new QuantServer(config));
+  // Process-wide, like the arenas: a `server` section change needs a restart.
+  BufferCache::Global().SetLimit(static_cast<size_t>(config.server.activation_cache_mb) << 20);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   DecodeLimits limits;

@@ -149,6 +149,7 @@ TEST_F(ServerConfigTest, AppliesDefaults) {
   EXPECT_EQ(config->server.worker_threads, 0);
   EXPECT_EQ(config->server.intra_op_threads, 1);
   EXPECT_EQ(config->server.max_message_bytes, 64 << 20);
+  EXPECT_EQ(config->server.activation_cache_mb, 256);
   ASSERT_EQ(config->models.size(), 1u);
   const ModelConfig& m = config->models[0];
   EXPECT_EQ(m.eval_batch_size, 64);
@@ -433,7 +434,7 @@ TEST_F(ServerConfigTest, UnknownKeysListTheAllowedOnes) {
                 "intra_op_threads, max_message_bytes, shutdown_grace_ms, "
                 "access_log, tls, max_tensor_elements, max_batch_rows, "
                 "nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms, "
-                "max_concurrent_calls)"));
+                "max_concurrent_calls, activation_cache_mb)"));
   EXPECT_THAT(Error(Model({"    evalution: {}"})),
               HasSubstr("test.yaml:4:5: models[0].evalution: unknown key "
                         "(allowed: name, path, default_variant, "
@@ -525,6 +526,15 @@ TEST_F(ServerConfigTest, OutOfRangeNumbers) {
   EXPECT_THAT(Error(Lines({"server: {max_concurrent_calls: 65537}", "models: []"})),
               HasSubstr("server.max_concurrent_calls: value 65537 is out of range "
                         "(allowed: 0..65536)"));
+  {
+    auto zero = Parse(Lines({"server: {activation_cache_mb: 0}", "models:", "  - name: m",
+                             "    path: model.onnx"}));
+    ASSERT_TRUE(zero.ok()) << zero.status();
+    EXPECT_EQ(zero->server.activation_cache_mb, 0);
+  }
+  EXPECT_THAT(Error(Lines({"server: {activation_cache_mb: -1}", "models: []"})),
+              HasSubstr("server.activation_cache_mb: value -1 is out of range "
+                        "(allowed: 0..1048576)"));
   EXPECT_THAT(Error(Lines({"server: {intra_op_threads: -1}", "models: []"})),
               HasSubstr("server.intra_op_threads: value -1 is out of range "
                         "(allowed: 0..1024)"));

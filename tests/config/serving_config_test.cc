@@ -536,13 +536,13 @@ TEST_F(ServingConfigTest, SetUnknownKeysListTheAllowedOnes) {
             "--set server.workers=4: server.workers: unknown key (allowed: "
             "grpc_address, metrics_address, worker_threads, intra_op_threads, "
             "max_message_bytes, shutdown_grace_ms, access_log, tls, "
-            "max_tensor_elements, max_batch_rows, nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms, max_concurrent_calls)");
+            "max_tensor_elements, max_batch_rows, nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms, max_concurrent_calls, activation_cache_mb)");
   EXPECT_EQ(Error(Model({}), Set({"server.acess_log=true"})),
             "--set server.acess_log=true: server.acess_log: unknown key "
             "(allowed: grpc_address, metrics_address, worker_threads, "
             "intra_op_threads, max_message_bytes, shutdown_grace_ms, "
             "access_log, tls, max_tensor_elements, max_batch_rows, "
-            "nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms, max_concurrent_calls); did you mean \"access_log\"?");
+            "nan_policy, watch_config_ms, model_roots, data_roots, max_connection_age_ms, max_concurrent_calls, activation_cache_mb); did you mean \"access_log\"?");
   EXPECT_EQ(Error(Model({}), Set({"sever.worker_threads=4"})),
             "--set sever.worker_threads=4: sever: unknown key (allowed: "
             "server, models); did you mean \"server\"?");

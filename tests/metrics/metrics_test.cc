@@ -353,6 +353,13 @@ TEST_F(MetricsTest, ProcessMetricsAreRefreshedAtScrape) {
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_NEAR(s.Value("process_start_time_seconds", {}), now, 3600);
+  // Batch-16 fmnist runs have activations above the cache's 256 KiB floor
+  // (16 x 32 x 28 x 28 floats): after a few, buffers are reused.
+  for (int i = 0; i < 5; ++i) Predict(Request("fmnist_cnn", 16));
+  const Scrape after = Get();
+  EXPECT_GT(after.Value("quantserve_activation_cache_requests_total", {{"result", "hit"}}), 0);
+  EXPECT_GT(after.Value("quantserve_activation_cache_requests_total", {{"result", "miss"}}), 0);
+  EXPECT_GE(after.Value("quantserve_activation_cache_idle_bytes", {}), 0);
   // CPU time only grows; burn a little and look again.
   for (int i = 0; i < 20; ++i) Predict(Request("fmnist_cnn", 16));
   EXPECT_GE(Get().Value("process_cpu_seconds_total", {}), s.Value("process_cpu_seconds_total", {}));

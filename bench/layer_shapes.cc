@@ -78,13 +78,17 @@ absl::StatusOr<std::vector<LayerShape>> ModelLayerShapes(const std::string& mode
       auto conv = ConvLayer(node, x, w);
       if (!conv.ok()) return conv.status();
       l = *conv;
-    } else if ((node.op_type == "Gemm" || node.op_type == "MatMul") && x.size() == 2 &&
-               w.size() == 2 && node.GetInt("transA", 0) == 0) {
+    } else if ((node.op_type == "Gemm" || node.op_type == "MatMul") && x.size() >= 2 &&
+               w.size() == 2 && node.GetInt("transA", 0) == 0 &&
+               (node.op_type == "MatMul" || x.size() == 2)) {
+      // A MatMul on [..., K] x [K, N] (a transformer's Linear on
+      // [batch, seq, d]) is one inner product over all leading rows.
       const bool trans_b = node.op_type == "Gemm" && node.GetInt("transB", 0) != 0;
       l.name = node.name;
       l.op = "ip";
-      l.n = x[0];
-      l.ic = x[1];
+      l.n = 1;
+      for (size_t d = 0; d + 1 < x.size(); ++d) l.n *= x[d];
+      l.ic = x.back();
       l.oc = trans_b ? w[0] : w[1];
     } else {
       continue;

@@ -78,6 +78,21 @@ def write_random_npy(path, shape, seed=7):
         array.array("f", (rng.random() for _ in range(n))).tofile(f)
 
 
+def calib_inputs(path):
+    """{input: file} of the <stem>_calib_<input>.npy files next to a multi-input model (what
+    tools/zoo/bert_encoder.py writes), from ONNX Runtime's input names."""
+    js = ("const ort=require('onnxruntime-node');ort.InferenceSession.create(process.argv[1])"
+          ".then(s=>console.log(JSON.stringify(s.inputNames)))")
+    out = subprocess.run(["node", "-e", js, path], check=True, stdout=subprocess.PIPE, text=True,
+                         cwd=os.path.join(ROOT, "bench", "ort")).stdout
+    stem = path[:-len(".onnx")] if path.endswith(".onnx") else path
+    files = {n: "%s_calib_%s.npy" % (stem, n) for n in json.loads(out)}
+    for f in files.values():
+        if not os.path.exists(f):
+            sys.exit("run_all: %s is missing (a ':calib' model needs <stem>_calib_<input>.npy)" % f)
+    return files
+
+
 def config_yaml(name, path, fmnist, calib_npy, variants, evaluate=False):
     lines = ["server:", "  grpc_address: 127.0.0.1:0", "  metrics_address: 127.0.0.1:0",
              "  intra_op_threads: 2", "models:", "  - name: " + name, "    path: " + path,
@@ -89,6 +104,9 @@ def config_yaml(name, path, fmnist, calib_npy, variants, evaluate=False):
     if fmnist:
         lines.append("    calibration: {format: idx, inputs: %s/train-images-idx3-ubyte.gz, "
                      "limit: 1000}" % FMNIST)
+    elif isinstance(calib_npy, dict):
+        lines.append("    calibration: {format: npy, inputs: {%s}}" % ", ".join(
+            "%s: %s" % kv for kv in sorted(calib_npy.items())))
     else:
         lines.append("    calibration: {format: npy, inputs: %s, scale: 1.0}" % calib_npy)
     lines.append("    variants:")
@@ -158,11 +176,16 @@ class Server:
         self.log.close()
 
 
-def measure_model(tools, name, path, fmnist, a, tmp):
-    """Every measurement of one model; returns a dict of results."""
+def measure_model(tools, name, path, kind, a, tmp):
+    """Every measurement of one model; returns a dict of results. `kind`: "fmnist" (takes
+    Fashion-MNIST images: accuracy measured), "calib" (calibrates on its own
+    <stem>_calib_<input>.npy files) or "" (one float input: random calibration samples)."""
+    fmnist = kind == "fmnist"
     r = {"name": name, "path": path, "fmnist": fmnist, "speed": [], "load_start": load()}
     calib = os.path.join(tmp, name + "_calib.npy")
-    if not fmnist:
+    if kind == "calib":
+        calib = calib_inputs(path)
+    elif not fmnist:
         write_random_npy(calib, [a.export_calibration_samples] + sample_shape(path))
     cfg = os.path.join(tmp, name + ".yaml")
     with open(cfg, "w") as f:
@@ -223,11 +246,13 @@ def measure_model(tools, name, path, fmnist, a, tmp):
                     str(a.seconds), "--json"])
     r["server"] = {"loadgen": lg, "formed_batch": formed, "engine": eng}
 
-    # Start-up: a w8a8 build with minmax calibration on `calibration_samples` random samples.
-    r["startup"] = run_json([tools.qs, "bench", "--model", path, "--preset", "w8a8",
-                             "--calibration-data", "random", "--calibration-samples",
-                             str(a.calibration_samples), "--batch", "1", "--seconds", "0.1",
-                             "--json"])
+    # Start-up: a w8a8 build with minmax calibration on `calibration_samples` random samples
+    # (a multi-input model: on its own calibration files, through the config).
+    calibration = (["--config", cfg, "--variant", "w8a8"] if kind == "calib" else
+                   ["--preset", "w8a8", "--calibration-data", "random"])
+    r["startup"] = run_json([tools.qs, "bench", "--model", path] + calibration +
+                            ["--calibration-samples", str(a.calibration_samples), "--batch", "1",
+                             "--seconds", "0.1", "--json"])
 
     # RSS of serving one variant alone (drift off: no fp32 reference kept for it).
     r["rss"] = {}
@@ -375,8 +400,11 @@ def splice(doc, section, begin=BEGIN, end=END):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("models", nargs="*",
-                   help="NAME=FILE.onnx[:fmnist], single-input models (default: the bundled "
-                   "fmnist_cnn, plus build/zoo/resnet18.onnx and mobilenet_v2.onnx if generated)")
+                   help="NAME=FILE.onnx[:fmnist|:calib]: ':fmnist' takes Fashion-MNIST images, "
+                   "':calib' calibrates on the <stem>_calib_<input>.npy files next to it (any "
+                   "inputs), none = one float input calibrated on random samples (default: the "
+                   "bundled fmnist_cnn, plus build/zoo/resnet18.onnx, mobilenet_v2.onnx and "
+                   "build/models/bert/bert_encoder.onnx if generated)")
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--batches", default="1,16")
     p.add_argument("--threads", default="1,2")
@@ -395,6 +423,9 @@ def main():
             f = os.path.join(ROOT, "build", "zoo", zoo + ".onnx")
             if os.path.exists(f):
                 a.models.append("%s=%s" % (zoo, f))
+        bert = os.path.join(ROOT, "build", "models", "bert", "bert_encoder.onnx")
+        if os.path.exists(bert):  # the bert_encoder_model ctest fixture
+            a.models.append("bert_encoder=%s:calib" % bert)
     a.batches = [int(x) for x in a.batches.split(",")]
     a.threads = [int(x) for x in a.threads.split(",")]
     tools = Tools(a.build_dir)
@@ -404,9 +435,11 @@ def main():
     try:
         for spec in a.models:
             name, rest = spec.split("=", 1)
-            fmnist = rest.endswith(":fmnist")
-            path = os.path.abspath(rest[:-len(":fmnist")] if fmnist else rest)
-            results.append(measure_model(tools, name, path, fmnist, a, tmp))
+            kind = ""
+            for k in ("fmnist", "calib"):
+                if rest.endswith(":" + k):
+                    kind, rest = k, rest[:-len(k) - 1]
+            results.append(measure_model(tools, name, os.path.abspath(rest), kind, a, tmp))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     section = markdown(results, a, started)

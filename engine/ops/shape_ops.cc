@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/ops/dnnl_util.h"
 #include "engine/ops/op_registry.h"
 #include "engine/ops/shape_util.h"
 #include "engine/status_macros.h"
@@ -188,6 +189,36 @@ class TransposeKernel : public Kernel {
   std::vector<int64_t> src_strides_;  // input stride along each output dim
 };
 
+// A transpose as a oneDNN reorder from the input viewed with permuted
+// strides to the plain output: the attention's head split/merge in a
+// transformer ([b, s, h, d] <-> [b, h, s, d]) ran 1.5 ms of a 12.5 ms BERT
+// encoder run in the element loop above.
+class ReorderTransposeKernel : public Kernel {
+ public:
+  ReorderTransposeKernel(DataType dtype, Shape out_shape, const dnnl::memory::desc& src,
+                         const dnnl::engine& engine)
+      : dtype_(dtype), out_shape_(std::move(out_shape)), src_(src),
+        dst_(PlainDesc(out_shape_, dtype)),
+        reorder_(dnnl::reorder::primitive_desc(engine, src_, engine, dst_)) {}
+
+  absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
+                   RunContext& ctx) const override {
+    out[0] = Tensor::Uninitialized(dtype_, out_shape_);
+    if (out[0].num_elements() == 0) return absl::OkStatus();
+    dnnl::memory src(src_, ctx.engine(), const_cast<void*>(in[0].raw_data()));
+    dnnl::memory dst(dst_, ctx.engine(), out[0].raw_data());
+    reorder_.execute(ctx.stream(), src, dst);
+    ctx.stream().wait();
+    return absl::OkStatus();
+  }
+
+ private:
+  DataType dtype_;
+  Shape out_shape_;
+  dnnl::memory::desc src_, dst_;
+  dnnl::reorder reorder_;
+};
+
 absl::StatusOr<std::unique_ptr<Kernel>> BuildTranspose(const OpContext& c) {
   const Shape& x = c.in_shapes[0];
   std::vector<int64_t> in_strides(x.size(), 1), strides(x.size());
@@ -196,7 +227,18 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildTranspose(const OpContext& c) {
   }
   std::vector<int64_t> perm = Permutation(c);
   for (size_t i = 0; i < perm.size(); ++i) strides[i] = in_strides[perm[i]];
-  return std::unique_ptr<Kernel>(new TransposeKernel(c.out_shapes[0], strides));
+  const Shape& out = c.out_shapes[0];
+  // oneDNN has no 64-bit or bool elements (shape tensors take the loop).
+  const bool dnnl_type = ToDnnl(c.in_dtypes[0]) != dnnl::memory::data_type::undef;
+  if (dnnl_type && c.engine != nullptr && !out.empty() && out.size() <= DNNL_MAX_NDIMS &&
+      NumElements(out) > 0) {
+    return CatchDnnl(c.node, [&]() -> absl::StatusOr<std::unique_ptr<Kernel>> {
+      const dnnl::memory::desc src(out, ToDnnl(c.in_dtypes[0]), strides);
+      return std::unique_ptr<Kernel>(
+          new ReorderTransposeKernel(c.in_dtypes[0], out, src, *c.engine));
+    });
+  }
+  return std::unique_ptr<Kernel>(new TransposeKernel(out, strides));
 }
 
 absl::StatusOr<std::vector<TypedShape>> InferConcat(const OpContext& c) {

@@ -32,6 +32,15 @@ absl::StatusOr<QuantizedLayerParams> ReadQuantizedLayer(const OpContext& c) {
   QuantizedLayerParams p;
   p.x_dtype = c.in_dtypes[0];
   p.x_scale = c.node.GetFloat("x_scale", 1.f);
+  const int64_t x_zero_point = c.node.GetInt("x_zero_point", 0);
+  if (x_zero_point != 0 &&
+      (c.node.op_type != "QDense" || c.in_dtypes[0] != DataType::kUint8 || x_zero_point < 0 ||
+       x_zero_point > 255)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        c.node.Describe(), ": x_zero_point ", x_zero_point,
+        " needs a QDense with uint8 input codes and a value in 0..255"));
+  }
+  p.x_zero_point = static_cast<int32_t>(x_zero_point);
   p.out_dtype = static_cast<DataType>(c.node.GetInt("out_dtype", 1));
   p.out_scale = c.node.GetFloat("out_scale", 1.f);
   p.w_shape = c.node.GetInts("w_shape");
@@ -91,10 +100,17 @@ Int8Epilogue MakeInt8Epilogue(const Node& node, const QuantizedLayerParams& p, i
   const int64_t oc = p.w_shape[0];
   const float out_unit = p.out_dtype == DataType::kFloat32 ? 1.f : p.out_scale;
   std::vector<float> oscales(oc);
+  const int64_t per_channel = oc > 0 ? static_cast<int64_t>(p.weights.codes.size()) / oc : 0;
   for (int64_t c = 0; c < oc; ++c) {
     const float wscale = p.weights.scales[p.weights.per_channel ? c : 0];
     oscales[c] = p.x_scale * wscale / out_unit;
-    if (!p.bias.empty()) e.bias_acc.push_back(p.bias[c] / (p.x_scale * wscale));
+    double acc_bias = p.bias.empty() ? 0.0 : p.bias[c] / (p.x_scale * wscale);
+    if (p.x_zero_point != 0) {
+      int64_t code_sum = 0;
+      for (int64_t k = 0; k < per_channel; ++k) code_sum += p.weights.codes[c * per_channel + k];
+      acc_bias -= static_cast<double>(p.x_zero_point) * static_cast<double>(code_sum);
+    }
+    if (!p.bias.empty() || p.x_zero_point != 0) e.bias_acc.push_back(static_cast<float>(acc_bias));
   }
   e.attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   e.attr.set_output_scales(scale_mask, oscales);

@@ -5,9 +5,11 @@
 //   0: x    u8 or s8 activation codes, x ≈ x_scale · code
 //   1: packed weight level indices (u8), 2: level → int8 code table (s8),
 //   3: per-output-channel weight scales (f32), 4: optional f32 bias
-// and attributes x_scale, w_bits, w_method, w_shape (the float weights'
-// shape), out_dtype (a qs::DataType value: float32, uint8 or int8) and
-// out_scale (for int8 outputs: y ≈ out_scale · code).
+// and attributes x_scale, optional x_zero_point (QDense with u8 codes only:
+// x ≈ x_scale · (code − x_zero_point); a convolution's zero padding must be
+// code 0), w_bits, w_method, w_shape (the float weights' shape), out_dtype
+// (a qs::DataType value: float32, uint8 or int8) and out_scale (for int8
+// outputs: y ≈ out_scale · code).
 #pragma once
 
 #include "absl/status/statusor.h"
@@ -21,6 +23,7 @@ inline constexpr char kQuantDomain[] = "quantserve";
 
 struct QuantizedLayerParams {
   float x_scale = 1.f;
+  int32_t x_zero_point = 0;
   DataType x_dtype = DataType::kUint8;
   DataType out_dtype = DataType::kFloat32;
   float out_scale = 1.f;
@@ -34,8 +37,10 @@ struct QuantizedLayerParams {
 absl::StatusOr<QuantizedLayerParams> ReadQuantizedLayer(const OpContext& c);
 
 // Output scales (acc → output units, per output channel), bias in
-// accumulator units (oneDNN 2.x computes dst = oscale · (acc + bias)), and
-// fused activations rescaled to the output's units.
+// accumulator units (oneDNN 2.x computes dst = oscale · (acc + bias)) with
+// the input zero point folded in (acc over codes exceeds the true one by
+// x_zero_point · Σ_k w_code[c, k]), and fused activations rescaled to the
+// output's units.
 struct Int8Epilogue {
   dnnl::primitive_attr attr;
   std::vector<float> bias_acc;  // empty if no bias

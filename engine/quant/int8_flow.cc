@@ -37,7 +37,13 @@ absl::Status LetInt8Flow(Graph& g) {
     if (q.op_type != "QuantizeLinear" || q.inputs.size() < 3) continue;
     const Tensor* scale = g.FindInitializer(q.inputs[1]);
     const Tensor* zp = g.FindInitializer(q.inputs[2]);
-    if (scale == nullptr || zp == nullptr || scale->num_elements() != 1) continue;
+    // A nonzero zero point (asymmetric u8 codes of a signed range) would
+    // need a destination zero point the int8 primitives lack: keep the
+    // QuantizeLinear.
+    if (scale == nullptr || zp == nullptr || scale->num_elements() != 1 ||
+        zp->ScalarAsInt64() != 0) {
+      continue;
+    }
     // Optional Clip right before the Quantize (sub-8-bit activations).
     const Node* clip = nullptr;
     std::string cur = q.inputs[0];

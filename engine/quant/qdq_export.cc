@@ -24,6 +24,14 @@ constexpr int64_t kMinExportOpset = 13;  // per-axis DequantizeLinear
 
 Tensor ScalarF(float v) { return Tensor::FromVector<float>({}, {v}); }
 
+// A quantized layer's input zero point as the DequantizeLinear scalar.
+Tensor XZeroPoint(DataType type, int64_t zero_point) {
+  if (type == DataType::kUint8) {
+    return Tensor::FromVector<uint8_t>({}, {static_cast<uint8_t>(zero_point)});
+  }
+  return Tensor(type, {});  // s8 codes are symmetric
+}
+
 class Exporter {
  public:
   Exporter(const Graph& g, int64_t opset, onnx::GraphProto& out) : g_(g), opset_(opset), out_(out) {
@@ -217,7 +225,7 @@ class Exporter {
     const std::string xf = FreshValue(n.name + "/x_dequantized");
     AddNode(base + "x_DequantizeLinear", "DequantizeLinear",
             {x, AddInit(base + "x_scale", ScalarF(n.GetFloat("x_scale", 1.f))),
-             AddInit(base + "x_zero_point", Tensor(x_type, {}))},
+             AddInit(base + "x_zero_point", XZeroPoint(x_type, n.GetInt("x_zero_point", 0)))},
             {xf});
 
     const bool conv = n.op_type == "QConv";

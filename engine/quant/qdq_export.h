@@ -2,7 +2,7 @@
 // that other runtimes (ONNX Runtime, TensorRT, OpenVINO) load and fuse:
 // every quantserve QConv / QDense becomes
 //
-//   x codes → DequantizeLinear(x_scale, 0) → Conv | Gemm | MatMul(+Add)
+//   x codes → DequantizeLinear(x_scale, x_zero_point) → Conv | Gemm | MatMul(+Add)
 //     (weights: DequantizeLinear(int8 codes, per-channel scales, 0))
 //   → explicit Relu / LeakyRelu / Clip for the fused activations
 //   → QuantizeLinear(out_scale, 0) when the layer outputs int8 codes.

@@ -87,6 +87,63 @@ TEST(Int8OpsTest, DenseIsExactForFullRangeActivations) {
   }
 }
 
+// Asymmetric u8 codes of a signed activation range (BERT's LayerNorm
+// outputs): x = x_scale · (code − zp). The zero point is folded into the
+// bias, so the u8×s8 primitive must give exactly the signed reference —
+// with and without a float bias, and for the extreme codes 0 and 255.
+TEST(Int8OpsTest, DenseFoldsTheInputZeroPointIntoTheBias) {
+  const int64_t n = 8, k = 48;
+  const int32_t zp = 117;
+  Tensor w = RandomWeights({n, k}, 5);
+  const float x_scale = 0.02f;
+  quant::WeightQuantSpec spec;
+  spec.max_abs_code = MaxSafeWeightCode();
+  auto q = quant::QuantizeWeights(w, spec);
+  ASSERT_TRUE(q.ok());
+  std::vector<float> bias(n);
+  for (int64_t o = 0; o < n; ++o) bias[o] = 0.25f * static_cast<float>(o) - 1.f;
+  for (bool with_bias : {false, true}) {
+    Graph g = OneLayer("QDense", w, 8, MaxSafeWeightCode(), {-1, k}, x_scale,
+                       DataType::kFloat32, 1.f);
+    g.nodes[0].attributes["x_zero_point"] = int64_t{zp};
+    if (with_bias) {
+      g.initializers["bias"] = Tensor::FromVector<float>({n}, bias);
+      g.nodes[0].inputs.push_back("bias");
+    }
+    auto model = CompiledModel::Compile(g, {.optimize = false});
+    ASSERT_TRUE(model.ok()) << model.status();
+    Tensor x(DataType::kUint8, {2, k});
+    for (int64_t i = 0; i < 2 * k; ++i) x.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37) % 256);
+    x.data<uint8_t>()[0] = 0;
+    x.data<uint8_t>()[1] = 255;
+    auto y = (*model)->Run({{"x", x}});
+    ASSERT_TRUE(y.ok()) << y.status();
+    for (int64_t r = 0; r < 2; ++r) {
+      for (int64_t o = 0; o < n; ++o) {
+        int64_t acc = 0;  // exact signed reference
+        for (int64_t i = 0; i < k; ++i) {
+          acc += (int64_t{x.data<uint8_t>()[r * k + i]} - zp) * q->codes[o * k + i];
+        }
+        const double want = x_scale * q->scales[o] * static_cast<double>(acc) +
+                            (with_bias ? bias[o] : 0.0);
+        EXPECT_NEAR((*y)[0].data<float>()[r * n + o], want, 1e-4 * std::fabs(want) + 1e-4)
+            << "bias " << with_bias << " row " << r << " out " << o;
+      }
+    }
+  }
+}
+
+TEST(Int8OpsTest, AnInputZeroPointIsRefusedForConvolutions) {
+  Tensor w = RandomWeights({4, 3, 3, 3}, 6);
+  Graph g = OneLayer("QConv", w, 8, MaxSafeWeightCode(), {1, 3, 8, 8}, 0.1f,
+                     DataType::kFloat32, 1.f);
+  g.nodes[0].attributes["x_zero_point"] = int64_t{5};
+  auto model = CompiledModel::Compile(g, {.optimize = false});
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(model.status().message()), testing::HasSubstr("x_zero_point"));
+}
+
 TEST(Int8OpsTest, ConvRequantizesToU8WithFusedRelu) {
   Tensor w = RandomWeights({4, 3, 3, 3}, 2);
   const float x_scale = 0.02f, out_scale = 0.5f;

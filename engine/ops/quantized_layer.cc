@@ -34,11 +34,11 @@ absl::StatusOr<QuantizedLayerParams> ReadQuantizedLayer(const OpContext& c) {
   p.x_scale = c.node.GetFloat("x_scale", 1.f);
   const int64_t x_zero_point = c.node.GetInt("x_zero_point", 0);
   if (x_zero_point != 0 &&
-      (c.node.op_type != "QDense" || c.in_dtypes[0] != DataType::kUint8 || x_zero_point < 0 ||
+      (!SeesNoPadding(c.node) || c.in_dtypes[0] != DataType::kUint8 || x_zero_point < 0 ||
        x_zero_point > 255)) {
     return absl::InvalidArgumentError(absl::StrCat(
         c.node.Describe(), ": x_zero_point ", x_zero_point,
-        " needs a QDense with uint8 input codes and a value in 0..255"));
+        " needs uint8 input codes, a value in 0..255 and a layer without padding"));
   }
   p.x_zero_point = static_cast<int32_t>(x_zero_point);
   p.out_dtype = static_cast<DataType>(c.node.GetInt("out_dtype", 1));
@@ -93,6 +93,16 @@ absl::StatusOr<QuantizedLayerParams> ReadQuantizedLayer(const OpContext& c) {
     p.bias.assign(b->data<float>(), b->data<float>() + b->num_elements());
   }
   return p;
+}
+
+bool SeesNoPadding(const Node& n) {
+  if (n.op_type != "Conv" && n.op_type != "QConv") return true;
+  const std::string auto_pad = n.GetString("auto_pad", "NOTSET");
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") return false;
+  for (int64_t p : n.GetInts("pads", {})) {
+    if (p != 0) return false;
+  }
+  return true;
 }
 
 Int8Epilogue MakeInt8Epilogue(const Node& node, const QuantizedLayerParams& p, int scale_mask) {

@@ -5,9 +5,8 @@
 //   0: x    u8 or s8 activation codes, x ≈ x_scale · code
 //   1: packed weight level indices (u8), 2: level → int8 code table (s8),
 //   3: per-output-channel weight scales (f32), 4: optional f32 bias
-// and attributes x_scale, optional x_zero_point (QDense with u8 codes only:
-// x ≈ x_scale · (code − x_zero_point); a convolution's zero padding must be
-// code 0), w_bits, w_method, w_shape (the float weights' shape), out_dtype
+// and attributes x_scale, optional x_zero_point (u8 codes, layers without
+// padding only, see SeesNoPadding: x ≈ x_scale · (code − x_zero_point)), w_bits, w_method, w_shape (the float weights' shape), out_dtype
 // (a qs::DataType value: float32, uint8 or int8) and out_scale (for int8
 // outputs: y ≈ out_scale · code).
 #pragma once
@@ -46,6 +45,12 @@ struct Int8Epilogue {
   std::vector<float> bias_acc;  // empty if no bias
 };
 Int8Epilogue MakeInt8Epilogue(const Node& node, const QuantizedLayerParams& p, int scale_mask);
+
+// Whether every output of a layer sees only real inputs: dense layers, and
+// convolutions (Conv or QConv) without padding, such as MobileNetV2's
+// pointwise expansions. Only there is an input zero point folded into the
+// bias exact: a padded convolution's border outputs also see code 0.
+bool SeesNoPadding(const Node& n);
 
 // Validates x's dtype and the output dtype attribute.
 absl::Status CheckQuantizedIo(const OpContext& c);

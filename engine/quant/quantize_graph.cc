@@ -23,12 +23,13 @@ struct ActQuant {
 };
 
 // Unsigned ranges get u8 codes with zero point 0. Signed ones get s8 codes
-// (symmetric) for convolutions, whose zero padding must stay code 0, and
-// asymmetric u8 codes with a zero point for dense layers: oneDNN 2.6 on
-// AVX2 runs u8×s8 inner products natively, while s8×s8 goes through
-// gemm_s8s8s32's shift-and-compensate path (~20 % of a BERT encoder's int8
-// run was that C++ code). The zero point is folded into the bias
-// (MakeInt8Epilogue), since the primitive takes no runtime source zero point.
+// (symmetric) for padded convolutions, whose zero padding must stay code 0,
+// and asymmetric u8 codes with a zero point for dense layers and unpadded
+// convolutions (`asymmetric_ok`): oneDNN 2.6 on AVX2 runs u8×s8 natively,
+// while s8×s8 goes through gemm_s8s8s32's shift-and-compensate path (~20 %
+// of a BERT encoder's int8 run was that C++ code) or slower s8 conv kernels.
+// The zero point is folded into the bias (MakeInt8Epilogue), since the
+// primitives take no runtime source zero point.
 absl::StatusOr<ActQuant> ChooseActivationQuant(const LayerInputStats& stats,
                                                const ActivationPolicy& policy,
                                                bool asymmetric_ok) {
@@ -146,7 +147,7 @@ absl::StatusOr<QuantizedGraph> QuantizeGraph(const Graph& fp32, const std::vecto
       continue;
     }
     ASSIGN_OR_RETURN(ActQuant act, ChooseActivationQuant(*in_stats, plan->activations,
-                                                         /*asymmetric_ok=*/node.op_type != "Conv"));
+                                                         /*asymmetric_ok=*/SeesNoPadding(node)));
     auto rtn = QuantizeWeights(f.weights, plan->weights);
     if (!rtn.ok()) {
       return absl::Status(rtn.status().code(),

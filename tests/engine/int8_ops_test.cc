@@ -133,11 +133,66 @@ TEST(Int8OpsTest, DenseFoldsTheInputZeroPointIntoTheBias) {
   }
 }
 
-TEST(Int8OpsTest, AnInputZeroPointIsRefusedForConvolutions) {
+// Without padding every conv output sees only real inputs, so the folded
+// zero point is exact there too (MobileNetV2's pointwise expansions read the
+// signed residual stream): compared with the float convolution of the
+// dequantized input and weights.
+TEST(Int8OpsTest, UnpaddedConvFoldsTheInputZeroPoint) {
+  const int32_t zp = 90;
+  const float x_scale = 0.05f;
+  Tensor w = RandomWeights({4, 3, 3, 3}, 6);
+  Graph g = OneLayer("QConv", w, 8, MaxSafeWeightCode(), {1, 3, 8, 8}, x_scale,
+                     DataType::kFloat32, 1.f);
+  g.nodes[0].attributes["x_zero_point"] = int64_t{zp};
+  auto model = CompiledModel::Compile(g, {.optimize = false});
+  ASSERT_TRUE(model.ok()) << model.status();
+
+  quant::WeightQuantSpec spec;
+  spec.max_abs_code = MaxSafeWeightCode();
+  auto q = quant::QuantizeWeights(w, spec);
+  ASSERT_TRUE(q.ok());
+  Tensor wf(DataType::kFloat32, w.shape());
+  const int64_t per_channel = w.num_elements() / 4;
+  for (int64_t i = 0; i < w.num_elements(); ++i) {
+    wf.data<float>()[i] = q->scales[i / per_channel] * q->codes[i];
+  }
+  Graph f;
+  f.opset = 13;
+  f.inputs.push_back({"x", DataType::kFloat32, {1, 3, 8, 8}});
+  f.outputs.push_back({"y", DataType::kFloat32, {}});
+  f.initializers["w"] = wf;
+  Node conv;
+  conv.name = "conv";
+  conv.op_type = "Conv";
+  conv.inputs = {"x", "w"};
+  conv.outputs = {"y"};
+  f.nodes.push_back(conv);
+  auto reference = CompiledModel::Compile(f, {.optimize = false});
+  ASSERT_TRUE(reference.ok()) << reference.status();
+
+  Tensor codes(DataType::kUint8, {1, 3, 8, 8});
+  Tensor x(DataType::kFloat32, {1, 3, 8, 8});
+  for (int64_t i = 0; i < codes.num_elements(); ++i) {
+    codes.data<uint8_t>()[i] = static_cast<uint8_t>((i * 53) % 256);
+    x.data<float>()[i] = x_scale * static_cast<float>(codes.data<uint8_t>()[i] - zp);
+  }
+  auto got = (*model)->Run({{"x", codes}});
+  auto want = (*reference)->Run({{"x", x}});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_EQ((*got)[0].shape(), (Shape{1, 4, 6, 6}));
+  for (int64_t i = 0; i < (*want)[0].num_elements(); ++i) {
+    const float y = (*want)[0].data<float>()[i];
+    EXPECT_NEAR((*got)[0].data<float>()[i], y, 1e-4f * std::fabs(y) + 1e-4f) << "element " << i;
+  }
+}
+
+TEST(Int8OpsTest, AnInputZeroPointIsRefusedForPaddedConvolutions) {
   Tensor w = RandomWeights({4, 3, 3, 3}, 6);
   Graph g = OneLayer("QConv", w, 8, MaxSafeWeightCode(), {1, 3, 8, 8}, 0.1f,
                      DataType::kFloat32, 1.f);
   g.nodes[0].attributes["x_zero_point"] = int64_t{5};
+  g.nodes[0].attributes["pads"] = std::vector<int64_t>{1, 1, 1, 1};
   auto model = CompiledModel::Compile(g, {.optimize = false});
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);

@@ -32,8 +32,8 @@ class BufferCache {
   // deleter gives it back to this cache, which must outlive it.
   std::shared_ptr<std::byte> Allocate(size_t bytes);
 
-  // Caps the bytes kept idle; a buffer freed beyond the cap goes back to the
-  // system. Lowering it drops idle buffers until the new cap holds.
+  // Caps the bytes kept idle: a buffer freed beyond the cap goes back to the
+  // system. Lowering the cap drops the longest-idle buffers first.
   void SetLimit(size_t bytes);
   // Returns every idle buffer to the system (e.g. after a model build).
   void Clear();
@@ -57,12 +57,17 @@ class BufferCache {
   ~BufferCache();
 
  private:
+  struct Idle {
+    std::byte* data;
+    uint64_t returned;  // return order: the smallest has been idle longest
+  };
   void Return(std::byte* p, size_t bytes);
   void EvictLocked(size_t limit);
 
   mutable std::mutex mu_;
   // Idle buffers by capacity; best fit is lower_bound. Guarded by mu_.
-  std::multimap<size_t, std::byte*> idle_;
+  std::multimap<size_t, Idle> idle_;
+  uint64_t returns_ = 0;
   size_t idle_bytes_ = 0;
   size_t limit_ = kDefaultLimitBytes;
   bool junk_fill_ = false;

@@ -56,15 +56,22 @@ TEST(BufferCacheTest, ABufferMuchLargerThanTheRequestIsNotHandedOut) {
 TEST(BufferCacheTest, IdleBytesStayUnderTheLimit) {
   BufferCache cache;
   cache.SetLimit(5 * kLarge);
+  std::byte* recent = nullptr;
   {
     auto a = cache.Allocate(2 * kLarge);
-    auto b = cache.Allocate(2 * kLarge);
+    auto b = cache.Allocate(3 * kLarge);
     auto c = cache.Allocate(2 * kLarge);
-  }  // the third one freed does not fit under the cap
+    recent = b.get();
+    a.reset();
+    b.reset();
+  }  // c, freed last, does not fit under the cap: it goes back to the system
   EXPECT_EQ(cache.stats().idle_buffers, 2u);
   EXPECT_LE(cache.stats().idle_bytes, 5 * kLarge);
-  cache.SetLimit(3 * kLarge);
+  cache.SetLimit(3 * kLarge);  // drops the longest idle (a) first
   EXPECT_EQ(cache.stats().idle_buffers, 1u);
+  auto again = cache.Allocate(3 * kLarge);
+  EXPECT_EQ(again.get(), recent);
+  again.reset();
   cache.Clear();
   EXPECT_EQ(cache.stats().idle_buffers, 0u);
   EXPECT_EQ(cache.stats().idle_bytes, 0u);

@@ -97,7 +97,11 @@ std::shared_ptr<std::byte> BufferCache::Allocate(size_t bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     junk = junk_fill_;
     auto it = idle_.lower_bound(capacity);
-    if (it != idle_.end() && it->first - capacity <= capacity >> kMaxSlackShift) {
+    // Best fit within the slack; when the cache is too full to keep a new
+    // buffer of this size anyway, any larger idle one (already resident)
+    // beats mapping fresh pages that fault in and are unmapped again.
+    const bool full = idle_bytes_ + capacity > limit_;
+    if (it != idle_.end() && (full || it->first - capacity <= capacity >> kMaxSlackShift)) {
       capacity = it->first;
       p = it->second.data;
       idle_bytes_ -= capacity;

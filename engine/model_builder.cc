@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/buffer_cache.h"
 #include "engine/cpu_features.h"
 #include "engine/evaluate.h"
 #include "engine/onnx_importer.h"
@@ -220,7 +221,9 @@ const BuiltVariant* BuiltModel::Find(const std::string& variant) const {
   return nullptr;
 }
 
-absl::StatusOr<BuiltModel> BuildModel(const ModelSpec& spec) {
+namespace {
+
+absl::StatusOr<BuiltModel> BuildAllVariants(const ModelSpec& spec) {
   const std::string context = absl::StrCat("model '", spec.name, "'");
   auto start = Clock::now();
   auto graph = ImportOnnxFile(spec.path);
@@ -280,6 +283,17 @@ absl::StatusOr<BuiltModel> BuildModel(const ModelSpec& spec) {
     }
     built.variants.push_back(std::move(variant));
   }
+  return built;
+}
+
+}  // namespace
+
+absl::StatusOr<BuiltModel> BuildModel(const ModelSpec& spec) {
+  auto built = BuildAllVariants(spec);
+  // The calibration and evaluation runs' activation buffers (other batch
+  // sizes than serving uses) would otherwise hold the cache's cap, and the
+  // serving runs' buffers could then not be kept.
+  BufferCache::Global().Clear();
   return built;
 }
 

@@ -53,6 +53,15 @@ TEST(BufferCacheTest, ABufferMuchLargerThanTheRequestIsNotHandedOut) {
   EXPECT_EQ(cache.stats().idle_buffers, 1u);
 }
 
+TEST(BufferCacheTest, AFullCacheHandsOutALargerIdleBuffer) {
+  BufferCache cache;
+  cache.SetLimit(8 * kLarge);
+  { auto big = cache.Allocate(8 * kLarge); }  // the cache is now full
+  auto small = cache.Allocate(2 * kLarge);    // could not be kept: reuse the big one
+  EXPECT_EQ(cache.stats().hits, 1u);
+  EXPECT_EQ(cache.stats().idle_buffers, 0u);
+}
+
 TEST(BufferCacheTest, IdleBytesStayUnderTheLimit) {
   BufferCache cache;
   cache.SetLimit(5 * kLarge);

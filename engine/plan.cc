@@ -327,7 +327,7 @@ Tensor Plan::PlainView(int slot, const Tensor& value, RunContext& ctx) const {
   auto it = opaque_slots_.find(slot);
   if (it == opaque_slots_.end()) return value;
   const OpaqueValue& v = it->second;
-  Tensor out(value.dtype(), value.shape());
+  Tensor out = Tensor::Uninitialized(value.dtype(), value.shape());  // the reorder writes it all
   dnnl::memory src(v.layout, ctx.engine(), const_cast<void*>(value.raw_data()));
   dnnl::memory dst(v.plain, ctx.engine(), out.raw_data());
   v.to_plain.execute(ctx.stream(), src, dst);

@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <thread>
 
-#include "engine/buffer_cache.h"
 
 namespace qs {
 
@@ -22,9 +21,6 @@ int LimitMallocArenas() {
   return limit;
 }
 
-void ReturnFreedMemory() {
-  BufferCache::Global().Clear();  // idle activation buffers first: they are malloc'd too
-  malloc_trim(0);
-}
+void ReturnFreedMemory() { malloc_trim(0); }
 
 }  // namespace qs

@@ -19,8 +19,8 @@ int MallocArenaLimit(unsigned cores, const char* env_arena_max);
 // (0 = none).
 int LimitMallocArenas();
 
-// Hands memory malloc and the engine's BufferCache hold idle back to the
-// kernel (BufferCache::Clear, malloc_trim): building
+// Hands memory malloc holds free back to the kernel (malloc_trim; the
+// engine's BuildModel already empties its BufferCache): building
 // a quantized model leaves the fp32 calibration pass's activations and
 // weights freed but resident in the heap, which made a w8a8 variant served
 // alone cost more RSS than its fp32 original. Called after each model build.

@@ -103,15 +103,15 @@ class QuantizeKernel : public Kernel {
       // Every element of the padded buffer alike: the codes keep the layout.
       const int64_t n = static_cast<int64_t>(in_layout_.get_size() / sizeof(float));
       out[0] = Tensor::Uninitialized(q_.code_type, in[0].shape(), static_cast<size_t>(n));
-      QuantizeRun(in[0].data<float>(), n, q_.scale[0],
-                        static_cast<float>(q_.zero_point[0]), out[0]);
+      QuantizeRun(in[0].data<float>(), n, q_.scale[0], static_cast<float>(q_.zero_point[0]),
+                  out[0]);
       return absl::OkStatus();
     }
     const Tensor x = opaque_in ? to_plain_.GetTensor(in[0], ctx) : in[0];
     out[0] = Tensor::Uninitialized(q_.code_type, x.shape());
     if (q_.axis < 0) {
       QuantizeRun(x.data<float>(), x.num_elements(), q_.scale[0],
-                        static_cast<float>(q_.zero_point[0]), out[0]);
+                  static_cast<float>(q_.zero_point[0]), out[0]);
       return absl::OkStatus();
     }
     // Per axis: runs of `inner` contiguous elements share one scale.

@@ -1,10 +1,10 @@
-// Large tensor buffers recycled across runs.
+// Large tensor buffers recycled across runs, in size classes.
 //
 // A run of ResNet-18 at batch 16 allocates ~170 MB of activations. Fresh
 // allocations that size come from mmap, so every run paid ~43 000 page
 // faults (115 ms of kernel time in a 740 ms run) plus the zero-fill. The
 // cache keeps freed buffers of at least kMinCachedBytes and hands them out
-// again for requests of (nearly) the same size; a model served at a steady
+// again for requests of the same size class; a model served at a steady
 // batch size then runs without touching fresh pages. Like ONNX Runtime's
 // arena, it holds on to about one run's peak working set per concurrent run;
 // unlike it, the idle bytes are capped (SetLimit) and can be dropped (Clear).
@@ -65,7 +65,8 @@ class BufferCache {
   void EvictLocked(size_t limit);
 
   mutable std::mutex mu_;
-  // Idle buffers by capacity; best fit is lower_bound. Guarded by mu_.
+  // Idle buffers by capacity (a size class); lower_bound finds the class.
+  // Guarded by mu_.
   std::multimap<size_t, Idle> idle_;
   uint64_t returns_ = 0;
   size_t idle_bytes_ = 0;

@@ -17,12 +17,21 @@ struct Batcher::Pending {
 
 namespace {
 
+// How often a waiting call checks whether its client cancelled. gRPC's sync
+// API has no cancellation callback, so every waiting handler thread polls.
+// At 5 ms, 32 waiting calls woke 6400 times a second, preempting the
+// engine's OpenMP threads mid-primitive (a preempted thread stalls its whole
+// team at the next barrier): ResNet-18 w8a8 to 32 closed-loop clients on 2
+// cores served 63-65 samples/s; at 50 ms, 67-69 (the sync threads' futex
+// traffic fell from 17 % of the server's CPU to 2 %).
+constexpr auto kCancelPoll = std::chrono::milliseconds(50);
+
 // Rows [begin, begin + rows) of a batch-major tensor.
 Tensor SliceRows(const Tensor& t, int64_t begin, int64_t rows) {
   Shape shape = t.shape();
   const int64_t total = shape[0];
   shape[0] = rows;
-  Tensor out(t.dtype(), shape);
+  Tensor out = Tensor::Uninitialized(t.dtype(), shape);  // memcpy'd in full below
   const size_t row_bytes = total == 0 ? 0 : t.byte_size() / total;
   if (row_bytes > 0) {
     std::memcpy(out.raw_data(), static_cast<const std::byte*>(t.raw_data()) + begin * row_bytes,
@@ -92,9 +101,10 @@ absl::StatusOr<std::vector<Tensor>> Batcher::Run(std::vector<Tensor> inputs,
     // this call touches only `p` and its future.
     wake_.notify_one();
   }
-  // Wait in short slices so a cancelled call stops waiting promptly.
+  // Wait in slices so a cancelled call stops waiting (and leaves the queue)
+  // within kCancelPoll.
   while (true) {
-    const auto slice = std::min(deadline, Clock::now() + std::chrono::milliseconds(5));
+    const auto slice = std::min(deadline, Clock::now() + kCancelPoll);
     if (result.wait_until(slice) == std::future_status::ready) return result.get();
     if (Clock::now() >= deadline) {
       p->abandoned = true;
@@ -178,7 +188,8 @@ void Batcher::Execute(std::vector<std::shared_ptr<Pending>> batch) {
   for (size_t i = 0; i < batch.front()->inputs.size(); ++i) {
     Shape shape = batch.front()->inputs[i].shape();
     shape[0] = event.rows;
-    Tensor t(batch.front()->inputs[i].dtype(), shape);
+    // Every byte is copied from a part below.
+    Tensor t = Tensor::Uninitialized(batch.front()->inputs[i].dtype(), shape);
     size_t offset = 0;
     for (const auto& p : batch) {
       const Tensor& part = p->inputs[i];

@@ -38,11 +38,31 @@ TEST(BufferCacheTest, AFreedBufferServesTheNextRequestOfItsSize) {
   }
   EXPECT_EQ(cache.stats().idle_buffers, 1u);
   EXPECT_GE(cache.stats().idle_bytes, 3 * kLarge);
-  auto again = cache.Allocate(3 * kLarge - 100);  // same page-rounded class
+  auto again = cache.Allocate(3 * kLarge - 100);  // same size class
   EXPECT_EQ(again.get(), first);
   EXPECT_EQ(cache.stats().hits, 1u);
   EXPECT_EQ(cache.stats().misses, 1u);
   EXPECT_EQ(cache.stats().idle_buffers, 0u);
+}
+
+// Dynamic batches of 27..32 rows ask for slightly different sizes: classes a
+// quarter octave apart let them share buffers.
+TEST(BufferCacheTest, RequestsOfOneSizeClassShareABuffer) {
+  BufferCache cache;
+  std::byte* first = nullptr;
+  {
+    auto p = cache.Allocate(5 * kLarge);  // class [4.25, 5] x kLarge
+    first = p.get();
+  }
+  EXPECT_EQ(cache.stats().idle_bytes, 5 * kLarge);
+  {
+    auto p = cache.Allocate(4 * kLarge + kLarge / 2);
+    EXPECT_EQ(p.get(), first);
+  }
+  auto next_class = cache.Allocate(5 * kLarge + 1);  // class 6 x kLarge: not 1/5 larger
+  EXPECT_NE(next_class.get(), first);
+  EXPECT_EQ(cache.stats().hits, 1u);
+  EXPECT_EQ(cache.stats().misses, 2u);
 }
 
 TEST(BufferCacheTest, ABufferMuchLargerThanTheRequestIsNotHandedOut) {

@@ -125,7 +125,7 @@ absl::StatusOr<std::vector<Tensor>> CompiledModel::OrderInputs(const NamedTensor
 }
 
 absl::StatusOr<std::vector<Tensor>> CompiledModel::RunOrdered(
-    std::vector<Tensor> inputs, const Plan::ValueObserver* observer) const {
+    std::vector<Tensor> inputs, const Plan::ValueObserver* observer, RunProfile* profile) const {
   if (inputs.size() != graph_.inputs.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the model takes ", graph_.inputs.size(), " inputs, got ", inputs.size()));
@@ -137,7 +137,7 @@ absl::StatusOr<std::vector<Tensor>> CompiledModel::RunOrdered(
   // OpenMP's team size is per calling thread; set it for this thread.
   if (options_.intra_op_threads > 0) omp_set_num_threads(options_.intra_op_threads);
   std::unique_ptr<RunContext> ctx = AcquireContext();
-  auto result = plan->Execute(std::move(inputs), *ctx, observer);
+  auto result = plan->Execute(std::move(inputs), *ctx, observer, profile);
   ReleaseContext(std::move(ctx));
   return result;
 }

@@ -39,9 +39,11 @@ class CompiledModel {
   // graph outputs in order. Errors name the offending input.
   absl::StatusOr<std::vector<Tensor>> Run(const NamedTensors& inputs) const;
   // Inputs in graph-input order; `observer` (optional) sees every
-  // intermediate value as it is produced.
-  absl::StatusOr<std::vector<Tensor>> RunOrdered(
-      std::vector<Tensor> inputs, const Plan::ValueObserver* observer = nullptr) const;
+  // intermediate value as it is produced; `profile` (optional) accumulates
+  // the time of every layer.
+  absl::StatusOr<std::vector<Tensor>> RunOrdered(std::vector<Tensor> inputs,
+                                                 const Plan::ValueObserver* observer = nullptr,
+                                                 RunProfile* profile = nullptr) const;
 
   // `inputs` by name → graph-input order; errors name the input.
   absl::StatusOr<std::vector<Tensor>> OrderInputs(const NamedTensors& inputs) const;

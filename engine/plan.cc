@@ -1,6 +1,7 @@
 #include "engine/plan.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <unordered_set>
 
@@ -293,7 +294,10 @@ absl::StatusOr<std::unique_ptr<Plan>> Plan::Build(const Graph& graph,
 }
 
 absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, RunContext& ctx,
-                                                  const ValueObserver* observer) const {
+                                                  const ValueObserver* observer,
+                                                  RunProfile* profile) const {
+  using Clock = std::chrono::steady_clock;
+  const auto run_start = profile ? Clock::now() : Clock::time_point();
   std::vector<Tensor> slots(num_slots_);
   for (size_t i = 0; i < input_slots_.size(); ++i) {
     if (observer) (*observer)(input_names_[i], inputs[i]);
@@ -305,7 +309,13 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
     in.clear();
     for (int s : step.inputs) in.push_back(s >= 0 ? slots[s] : Tensor());
     out.assign(step.outputs.size(), Tensor());
+    const auto step_start = profile ? Clock::now() : Clock::time_point();
     RETURN_IF_ERROR(RunGuarded(*step.kernel, *step.node, in, out, ctx));
+    if (profile) {
+      profile->Record(step.node->name, step.node->op_type,
+                      std::chrono::duration<double, std::milli>(Clock::now() - step_start).count(),
+                      [&] { return step.kernel->Info().impl; });
+    }
     for (size_t i = 0; i < step.outputs.size(); ++i) {
       if (step.outputs[i] < 0) continue;
       if (observer) (*observer)(step.node->outputs[i], PlainView(step.outputs[i], out[i], ctx));
@@ -319,6 +329,10 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
     // view of, an initializer): the caller may write into its outputs.
     const bool is_constant = constant_buffers_.count(slots[s].raw_data()) > 0;
     result.push_back(is_constant ? slots[s].Clone() : slots[s]);
+  }
+  if (profile) {
+    slots.clear();  // buffers go back to the cache: part of the run
+    profile->RecordRun(std::chrono::duration<double, std::milli>(Clock::now() - run_start).count());
   }
   return result;
 }

@@ -14,6 +14,7 @@
 #include "engine/graph.h"
 #include "engine/kernel.h"
 #include "engine/ops/dnnl_util.h"
+#include "engine/run_profile.h"
 
 namespace qs {
 
@@ -37,9 +38,10 @@ class Plan {
   using ValueObserver = std::function<void(const std::string& value, const Tensor& tensor)>;
 
   // Inputs in graph.inputs order (already validated); outputs in
-  // graph.outputs order.
+  // graph.outputs order. `profile` (optional) accumulates time per step.
   absl::StatusOr<std::vector<Tensor>> Execute(std::vector<Tensor> inputs, RunContext& ctx,
-                                              const ValueObserver* observer = nullptr) const;
+                                              const ValueObserver* observer = nullptr,
+                                              RunProfile* profile = nullptr) const;
 
   const std::vector<TypedShape>& output_types() const { return output_types_; }
 

@@ -50,6 +50,7 @@ absl::StatusOr<std::vector<TypedShape>> InferPool(const OpContext& c) {
 
 class PoolKernel : public Kernel {
  public:
+  KernelInfo Info() const override { return DescribePrimitive(pd_); }
   memory::desc OutputLayout() const override { return dst_.OutputLayout(); }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {

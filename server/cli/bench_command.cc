@@ -12,6 +12,7 @@
 #include "engine/model_builder.h"
 #include "engine/random_inputs.h"
 #include "server/cli/commands.h"
+#include "server/cli/profile_report.h"
 #include "server/config_mapping.h"
 
 namespace qs::cli {
@@ -143,11 +144,13 @@ int Bench(const BenchArgs& args) {
     if (!out.ok()) return Fail(out.status().ToString());
   }
   std::vector<double> ms;
+  RunProfile profile;
+  RunProfile* measured = args.profile ? &profile : nullptr;
   const auto start = Clock::now();
   const auto until = start + std::chrono::duration<double>(args.seconds);
   while (Clock::now() < until || ms.size() < 3) {
     const auto t0 = Clock::now();
-    auto out = run_once();
+    auto out = model.RunOrdered(batches[next++ % batches.size()], nullptr, measured);
     if (!out.ok()) return Fail(out.status().ToString());
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
@@ -171,6 +174,7 @@ int Bench(const BenchArgs& args) {
     j["p99_ms"] = Percentile(ms, 99);
     j["weight_bytes"] = built->variants.front().report.weight_bytes;
     j["build_seconds"] = build_seconds;
+    if (args.profile) j["profile"] = ProfileJson(profile);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s %s: batch %lld, %d thread(s), %zu runs in %.2f s\n", args.model.c_str(),
@@ -178,6 +182,7 @@ int Bench(const BenchArgs& args) {
                 ms.size(), wall);
     std::printf("throughput %.1f samples/s, latency mean %.3f ms, p50 %.3f ms, p99 %.3f ms\n",
                 throughput, mean, Percentile(ms, 50), Percentile(ms, 99));
+    if (args.profile) PrintProfile(stdout, profile, 15);
   }
   return 0;
 }

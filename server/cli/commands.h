@@ -58,6 +58,7 @@ struct BenchArgs {
   int threads = 1;
   double seconds = 10;
   bool json = false;
+  bool profile = false;  // time every layer of the measured runs
 };
 // In-process throughput and latency of one variant (random or --input-data inputs).
 int Bench(const BenchArgs& args);

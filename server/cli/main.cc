@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--json", bench.json,
                       "Print one JSON object (model, variant, batch, threads, throughput_per_s, "
                       "p50_ms, p99_ms, ...)");
+  bench_cmd->add_flag("--profile", bench.profile,
+                      "Time every layer of the measured runs: a table by op type and the "
+                      "slowest layers (with --json: a \"profile\" object)");
 
   CLI11_PARSE(app, argc, argv);
   if (*bench_cmd) return qs::cli::Bench(bench);

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -110,6 +112,43 @@ TEST(CliTest, BenchJsonHasStableKeys) {
   // throughput = runs * batch / wall time, and wall time >= runs * mean.
   EXPECT_LE(j["throughput_per_s"].get<double>(),
             4 * 1000.0 / j["mean_ms"].get<double>() * 1.01);
+}
+
+// --profile times every layer: the layers are the model's, each ran once per
+// measured run, and their times add up to (at most) the whole run.
+TEST(CliTest, BenchProfileAccountsForEveryLayer) {
+  Result r = RunCli("bench --model " + kModels +
+                        "/fmnist_cnn.onnx --preset fp32 --batch 2 --seconds 0.2 --json --profile",
+                    false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  ASSERT_TRUE(j.contains("profile"));
+  const auto& p = j["profile"];
+  EXPECT_EQ(p["runs"], j["runs"]);
+  std::set<std::string> op_types;
+  double layers_ms = 0;
+  for (const auto& l : p["layers"]) {
+    op_types.insert(l["op_type"].get<std::string>());
+    layers_ms += l["ms_per_run"].get<double>();
+  }
+  EXPECT_TRUE(op_types.count("Conv")) << p.dump();
+  EXPECT_TRUE(op_types.count("MaxPool")) << p.dump();
+  EXPECT_NEAR(layers_ms, p["kernels_ms"].get<double>(), 1e-6 + 1e-9 * layers_ms);
+  EXPECT_LE(p["kernels_ms"].get<double>(), p["run_ms"].get<double>());
+  EXPECT_GT(p["kernels_ms"].get<double>(), 0.0);
+  // The profile times the plan's execution, inside each measured run (the
+  // rest is input checks and the plan lookup).
+  EXPECT_LE(p["run_ms"].get<double>(), j["mean_ms"].get<double>());
+  EXPECT_GT(p["run_ms"].get<double>(), 0.5 * j["mean_ms"].get<double>());
+  double by_type_ms = 0;
+  for (const auto& t : p["by_op_type"]) by_type_ms += t["ms_per_run"].get<double>();
+  EXPECT_NEAR(by_type_ms, p["kernels_ms"].get<double>(), 1e-6);
+
+  r = RunCli("bench --model " + kModels + "/fmnist_cnn.onnx --preset fp32 --seconds 0.1 --profile",
+             false);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("ms in kernels"));
+  EXPECT_THAT(r.output, HasSubstr("Conv"));
 }
 
 TEST(CliTest, BenchQuantizesByPresetOrByConfigVariant) {

@@ -13,7 +13,9 @@ class MatmulKernel : public Kernel {
   KernelInfo Info() const override { return info_; }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    Tensor dst_t(DataType::kFloat32, spec_.dst_dims);
+    // The product overwrites every element unless C is accumulated onto it.
+    Tensor dst_t = spec_.c_input >= 0 ? Tensor(DataType::kFloat32, spec_.dst_dims)
+                                      : Tensor::Uninitialized(DataType::kFloat32, spec_.dst_dims);
     if (spec_.c_input >= 0) {
       BroadcastInto(in[spec_.c_input], spec_.c_shape, spec_.beta, dst_t);
     }
@@ -42,7 +44,9 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildMatmulKernel(const OpContext& c,
     auto k = std::make_unique<MatmulKernel>();
     k->a_desc_ = memory::desc(spec.a_dims, memory::data_type::f32, spec.a_strides);
     k->b_desc_ = memory::desc(spec.b_dims, memory::data_type::f32, spec.b_strides);
-    k->dst_desc_ = PlainDesc(spec.dst_dims);
+    k->dst_desc_ = spec.dst_strides.empty()
+                       ? PlainDesc(spec.dst_dims)
+                       : memory::desc(spec.dst_dims, memory::data_type::f32, spec.dst_strides);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (spec.alpha != 1.f) attr.set_output_scales(0, {spec.alpha});

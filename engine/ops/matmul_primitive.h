@@ -13,8 +13,9 @@ namespace qs {
 struct MatmulSpec {
   // oneDNN dims/strides of A [.., M, K] and B [.., K, N], same rank.
   Shape a_dims, a_strides, b_dims, b_strides;
-  Shape dst_dims;   // [.., M, N]
-  Shape out_shape;  // the ONNX output shape (same element count as dst)
+  Shape dst_dims;     // [.., M, N]
+  Shape dst_strides;  // empty: row-major
+  Shape out_shape;    // the ONNX output shape (same element count as dst)
   float alpha = 1.f;
   // Optional addend C (input index `c_input`), broadcast to dst and scaled
   // by beta before the product is accumulated onto it.

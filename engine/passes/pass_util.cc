@@ -83,6 +83,7 @@ absl::Status RunDefaultPasses(Graph& graph, const dnnl::engine& engine) {
   RETURN_IF_ERROR(FuseMatMulBias(graph));
   RETURN_IF_ERROR(FuseLayerNorm(graph));
   RETURN_IF_ERROR(FuseGelu(graph));
+  RETURN_IF_ERROR(FoldIntoMatMul(graph));
   RETURN_IF_ERROR(FuseActivations(graph));
   RemoveUnusedInitializers(graph);
   return absl::OkStatus();

@@ -8,7 +8,10 @@
 //                           Sqrt/Div(/Mul/Add) becomes LayerNormalization
 //   6. FuseGelu           — x·0.5·(1 + erf(x/√2)) becomes a gelu_erf post-op
 //                           of the producing MatMul/Gemm/Conv (or a Gelu node)
-//   7. FuseActivations    — Relu / LeakyRelu / Clip become oneDNN post-ops
+//   7. FoldIntoMatMul     — a MatMul of two run-time operands reads them
+//                           through their Transposes and writes its output
+//                           scaled (a scalar Div/Mul) and transposed
+//   8. FuseActivations    — Relu / LeakyRelu / Clip become oneDNN post-ops
 // Each pass keeps graph outputs' names and the graph's meaning unchanged.
 #pragma once
 
@@ -27,6 +30,7 @@ absl::Status FoldBatchNorm(Graph& graph);
 absl::Status FuseMatMulBias(Graph& graph);
 absl::Status FuseLayerNorm(Graph& graph);
 absl::Status FuseGelu(Graph& graph);
+absl::Status FoldIntoMatMul(Graph& graph);
 absl::Status FuseActivations(Graph& graph);
 
 absl::Status RunDefaultPasses(Graph& graph, const dnnl::engine& engine);

@@ -117,6 +117,40 @@ class Exporter {
     AddNode(base + "/Mul_half", "Mul", {xp, AddInit(base + "/half", ScalarF(0.5f))}, {y});
   }
 
+  // A MatMul that reads transposed operands and writes a scaled, transposed
+  // product (passes/fold_into_matmul.cc) as the Transpose / MatMul / Mul /
+  // Transpose nodes it replaced.
+  absl::Status EmitMatMulViews(const Node& n) {
+    const std::string& b = n.name;
+    std::vector<std::string> operands = {n.inputs[0], n.inputs[1]};
+    const char* keys[] = {"a_perm", "b_perm"};
+    for (int i = 0; i < 2; ++i) {
+      if (!n.HasAttr(keys[i])) continue;
+      const std::string t = FreshValue(operands[i] + "/transposed");
+      SetAttr(*AddNode(b + "/Transpose_" + keys[i], "Transpose", {operands[i]}, {t}), "perm",
+              n.GetInts(keys[i]));
+      operands[i] = t;
+    }
+    const bool scaled = n.HasAttr("alpha"), transposed = n.HasAttr("y_perm");
+    const std::string last = n.fused_activations.empty()
+                                 ? n.outputs[0]
+                                 : FreshValue(n.outputs[0] + "/pre_activation");
+    const std::string product = scaled || transposed ? FreshValue(n.outputs[0] + "/product") : last;
+    AddNode(b, "MatMul", operands, {product}, /*fresh_name=*/false);
+    std::string y = product;
+    if (scaled) {
+      const std::string s = transposed ? FreshValue(n.outputs[0] + "/scaled") : last;
+      AddNode(b + "/Mul_alpha", "Mul", {y, AddInit(b + "/alpha", ScalarF(n.GetFloat("alpha", 1.f)))},
+              {s});
+      y = s;
+    }
+    if (transposed) {
+      SetAttr(*AddNode(b + "/Transpose_y", "Transpose", {y}, {last}), "perm", n.GetInts("y_perm"));
+    }
+    EmitActivations(n, last, n.outputs[0]);
+    return absl::OkStatus();
+  }
+
   // LayerNormalization over the last axis below opset 17, as the primitive
   // ops it is made of.
   absl::Status EmitLayerNorm(const Node& n) {
@@ -181,6 +215,10 @@ class Exporter {
       return absl::OkStatus();
     }
     if (n.op_type == "LayerNormalization" && opset_ < 17) return EmitLayerNorm(n);
+    if (n.op_type == "MatMul" && (n.HasAttr("a_perm") || n.HasAttr("b_perm") ||
+                                  n.HasAttr("alpha") || n.HasAttr("y_perm"))) {
+      return EmitMatMulViews(n);
+    }
     if (n.op_type == "MatMul" && n.HasInput(2)) {  // a fused bias
       const std::string mm = FreshValue(n.outputs[0] + "/matmul");
       const std::string sum =

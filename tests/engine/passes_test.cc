@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "engine/compiled_model.h"
+#include "engine/onnx_importer.h"
+#include "engine/quant/qdq_export.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/onnx_builder.h"
@@ -424,6 +426,83 @@ TEST(PassesTest, GemmTransposedBothWithColumnBroadcastMatchesNaive) {
     std::vector<Tensor> y;
     ASSERT_NE(CompileAndCompare(b, inputs, &y), nullptr);
     EXPECT_LE(MaxRelDiff(y[0], want), 1e-5);
+  }
+}
+
+
+// Attention's shape: heads split by Transposes before Q·Kᵀ, scaled by
+// 1/√d, merged by a Transpose after — all read and written as strided views
+// of one MatMul, equal to the unfolded graph, and exported as standard ONNX
+// that computes the same again.
+TEST(PassesTest, TransposesAndScaleFoldIntoARuntimeMatMul) {
+  OnnxBuilder b(13);
+  b.Input("q", {-1, 5, 3, 4})
+      .Input("k", {-1, 6, 3, 4})
+      .Initializer("sqrt_d", Tensor::FromVector<float>({}, {2.f}))
+      .Node("Transpose", {"q"}, {"qh"}, {{"perm", I64s{0, 2, 1, 3}}}, "tq")
+      .Node("Transpose", {"k"}, {"kt"}, {{"perm", I64s{0, 2, 3, 1}}}, "tk")
+      .Node("MatMul", {"qh", "kt"}, {"s"}, {}, "qk")
+      .Node("Div", {"s", "sqrt_d"}, {"sd"}, {}, "scale")
+      .Node("Transpose", {"sd"}, {"y"}, {{"perm", I64s{0, 2, 1, 3}}}, "ty")
+      .Output("y", {-1, 5, 3, 6});
+  const NamedTensors inputs = {{"q", RandomTensor({2, 5, 3, 4}, 11)},
+                               {"k", RandomTensor({2, 6, 3, 4}, 12)}};
+  std::vector<Tensor> y;
+  auto m = CompileAndCompare(b, inputs, &y);
+  ASSERT_NE(m, nullptr);
+  const Graph& g = m->graph();
+  ASSERT_EQ(g.nodes.size(), 1u);
+  const Node& mm = g.nodes[0];
+  EXPECT_EQ(mm.GetInts("a_perm"), (I64s{0, 2, 1, 3}));
+  EXPECT_EQ(mm.GetInts("b_perm"), (I64s{0, 2, 3, 1}));
+  EXPECT_EQ(mm.GetInts("y_perm"), (I64s{0, 2, 1, 3}));
+  EXPECT_FLOAT_EQ(mm.GetFloat("alpha", 1.f), 0.5f);
+  ASSERT_EQ(y[0].shape(), (Shape{2, 5, 3, 6}));
+  // One element by hand: y[n, i, h, j] = Σ_d q[n, i, h, d] · k[n, j, h, d] / 2.
+  const float* q = inputs[0].second.data<float>();
+  const float* k = inputs[1].second.data<float>();
+  const int64_t n = 1, i = 4, h = 2, j = 5;
+  double want = 0;
+  for (int64_t d = 0; d < 4; ++d) {
+    want += q[((n * 5 + i) * 3 + h) * 4 + d] * k[((n * 6 + j) * 3 + h) * 4 + d];
+  }
+  EXPECT_NEAR(y[0].data<float>()[((n * 5 + i) * 3 + h) * 6 + j], want / 2, 1e-5);
+
+  auto bytes = quant::ExportQdqOnnx(g, "views");
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+  auto exported = ImportOnnxBytes(*bytes, "views");
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_EQ(CountOps(*exported, "Transpose"), 3);
+  CompileOptions plain;
+  plain.optimize = false;
+  auto again = CompiledModel::Compile(*std::move(exported), plain);
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto y2 = (*again)->Run(inputs);
+  ASSERT_TRUE(y2.ok()) << y2.status();
+  EXPECT_LE(MaxRelDiff((*y2)[0], y[0]), 1e-5);
+}
+
+// A Transpose something else also reads stays, and so does a MatMul whose
+// operand is a weight (it runs as a packed inner product instead).
+TEST(PassesTest, SharedTransposesAndWeightMatMulsAreNotFolded) {
+  OnnxBuilder b(13);
+  b.Input("x", {-1, 3, 4})
+      .Input("z", {-1, 3, 4})
+      .Initializer("w", RandomTensor({3, 5}, 13))
+      .Initializer("two", Tensor::FromVector<float>({1}, {2.f}))
+      .Node("Transpose", {"x"}, {"xt"}, {{"perm", I64s{0, 2, 1}}}, "tx")
+      .Node("MatMul", {"xt", "z"}, {"p"}, {}, "mm")
+      .Node("Mul", {"two", "p"}, {"y"}, {}, "scale")
+      .Node("MatMul", {"xt", "w"}, {"d"}, {}, "dense")
+      .Output("y")
+      .Output("d");
+  auto m = CompileAndCompare(b, {{"x", RandomTensor({2, 3, 4}, 14)},
+                                 {"z", RandomTensor({2, 3, 4}, 15)}});
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(CountOps(m->graph(), "Transpose"), 1);
+  EXPECT_EQ(CountOps(m->graph(), "Mul"), 0);  // 2 · (A·B) on either side folds
+  for (const auto& n : m->graph().nodes) {
+    EXPECT_FALSE(n.HasAttr("a_perm")) << n.name;
   }
 }
 

@@ -161,7 +161,10 @@ TEST(BertEncoderTest, TinyGraphIsFused) {
   for (const char* gone : {"ReduceMean", "Pow", "Sqrt", "Erf", "Gelu"}) {
     EXPECT_EQ(ops[gone], 0) << gone;
   }
-  EXPECT_EQ(ops["Div"], 2);  // the attention scores' 1/√d_head
+  // The attention scores' 1/√d_head and the head split/merge Transposes are
+  // folded into the attention MatMuls (passes/fold_into_matmul.cc).
+  EXPECT_EQ(ops["Div"], 0);
+  EXPECT_EQ(ops["Transpose"], 0);
   // 6 Linear layers per layer, each one MatMul with its bias; the 2 FFN
   // up-projections carry GELU as a post-op.
   int linear = 0, gelu = 0;
@@ -175,6 +178,15 @@ TEST(BertEncoderTest, TinyGraphIsFused) {
   // What is left: 2 attention MatMuls per layer, residual and mask Adds.
   EXPECT_EQ(ops["MatMul"], 12 + 4);
   EXPECT_EQ(ops["Softmax"], 2);
+  // Q·Kᵀ reads both heads' views and is scaled; P·V writes the merged heads.
+  int qk = 0, pv = 0;
+  for (const auto& n : model->graph().nodes) {
+    if (n.op_type != "MatMul" || n.inputs.size() != 2) continue;
+    qk += n.HasAttr("a_perm") && n.HasAttr("b_perm") && n.HasAttr("alpha");
+    pv += n.HasAttr("b_perm") && n.HasAttr("y_perm");
+  }
+  EXPECT_EQ(qk, 2);
+  EXPECT_EQ(pv, 2);
 }
 
 TEST(BertEncoderTest, FullMatchesTorch) { ExpectMatchesTorch(kFull, /*optimize=*/true); }

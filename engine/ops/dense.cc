@@ -1,6 +1,7 @@
 #include "engine/ops/dense.h"
 
 #include "engine/ops/dnnl_util.h"
+#include "engine/ops/gelu.h"
 
 namespace qs {
 namespace {
@@ -21,9 +22,11 @@ class DenseKernel : public Kernel {
     if (bias_) args[DNNL_ARG_BIAS] = *bias_;
     step_.Execute(args, ctx);
     ctx.stream().wait();
+    if (gelu_) GeluErfInPlace(out[0].data<float>(), out[0].num_elements());
     return absl::OkStatus();
   }
 
+  bool gelu_ = false;
   Shape out_shape_;
   memory::desc src_desc_, dst_desc_;
   memory weights_;
@@ -72,8 +75,9 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildDenseKernel(const OpContext& c,
       desc.emplace(dnnl::prop_kind::forward_inference, k->src_desc_, w_any,
                    k->dst_desc_);
     }
-    dnnl::inner_product_forward::primitive_desc pd(
-        *desc, MakeAttr(c.node.fused_activations), *c.engine);
+    std::vector<FusedActivation> activations = c.node.fused_activations;
+    k->gelu_ = TakeTrailingGelu(activations);
+    dnnl::inner_product_forward::primitive_desc pd(*desc, MakeAttr(activations), *c.engine);
     k->info_ = DescribePrimitive(pd);
     k->step_ = MakeStep<dnnl::inner_product_forward::primitive_desc,
                         dnnl::inner_product_forward>(pd);

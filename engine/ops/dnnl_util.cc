@@ -71,6 +71,12 @@ dnnl::post_ops MakeActivationPostOps(const std::vector<FusedActivation>& fused,
   return ops;
 }
 
+bool TakeTrailingGelu(std::vector<FusedActivation>& fused) {
+  if (fused.empty() || fused.back().kind != FusedActivation::Kind::kGeluErf) return false;
+  fused.pop_back();
+  return true;
+}
+
 dnnl::primitive_attr MakeAttr(const std::vector<FusedActivation>& fused) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -31,6 +31,11 @@ dnnl::post_ops MakeActivationPostOps(const std::vector<FusedActivation>& fused,
 // activations as eltwise post-ops.
 dnnl::primitive_attr MakeAttr(const std::vector<FusedActivation>& fused);
 
+// Removes a GELU that is the last fused activation and says whether there
+// was one: dense layers with a float32 output apply it themselves after
+// the primitive (GeluErfInPlace, ops/gelu.h), faster than oneDNN's post-op.
+bool TakeTrailingGelu(std::vector<FusedActivation>& fused);
+
 // A built primitive with its scratchpad requirement.
 struct DnnlStep {
   dnnl::primitive primitive;

@@ -2,6 +2,7 @@
 
 #include "engine/ops/broadcast.h"
 #include "engine/ops/dnnl_util.h"
+#include "engine/ops/gelu.h"
 
 namespace qs {
 namespace {
@@ -26,10 +27,12 @@ class MatmulKernel : public Kernel {
     step_.Execute({{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, dst}},
                   ctx);
     ctx.stream().wait();
+    if (gelu_) GeluErfInPlace(dst_t.data<float>(), dst_t.num_elements());
     out[0] = dst_t.Reshaped(spec_.out_shape);
     return absl::OkStatus();
   }
 
+  bool gelu_ = false;
   MatmulSpec spec_;
   memory::desc a_desc_, b_desc_, dst_desc_;
   KernelInfo info_;
@@ -52,7 +55,9 @@ absl::StatusOr<std::unique_ptr<Kernel>> BuildMatmulKernel(const OpContext& c,
     if (spec.alpha != 1.f) attr.set_output_scales(0, {spec.alpha});
     dnnl::post_ops ops;
     if (spec.c_input >= 0) ops.append_sum(1.f);
-    dnnl::primitive_attr act = MakeAttr(c.node.fused_activations);
+    std::vector<FusedActivation> activations = c.node.fused_activations;
+    k->gelu_ = TakeTrailingGelu(activations);
+    dnnl::primitive_attr act = MakeAttr(activations);
     dnnl::post_ops act_ops = act.get_post_ops();
     for (int i = 0; i < act_ops.len(); ++i) {
       dnnl::algorithm alg;

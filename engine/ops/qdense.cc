@@ -2,6 +2,7 @@
 // weights) on oneDNN's int8 inner product: x [..., K] codes → y [..., N].
 #include "absl/strings/str_cat.h"
 #include "engine/ops/dnnl_util.h"
+#include "engine/ops/gelu.h"
 #include "engine/ops/op_registry.h"
 #include "engine/ops/quantized_layer.h"
 #include "engine/status_macros.h"
@@ -38,6 +39,7 @@ class QDenseKernel : public Kernel {
     if (bias_) args[DNNL_ARG_BIAS] = *bias_;
     step_.Execute(args, ctx);
     ctx.stream().wait();
+    if (gelu_) GeluErfInPlace(out[0].data<float>(), out[0].num_elements());
     return absl::OkStatus();
   }
 
@@ -51,7 +53,11 @@ class QDenseKernel : public Kernel {
     k->src_desc_ = PlainDesc({m, kdim}, q.x_dtype);
     k->dst_desc_ = PlainDesc({m, n}, q.out_dtype);
     memory::desc w_any({n, kdim}, memory::data_type::s8, memory::format_tag::any);
-    Int8Epilogue e = MakeInt8Epilogue(c.node, q, /*scale_mask=*/1 << 1);
+    // A float32 output takes its GELU after the primitive (ops/gelu.h).
+    Node epilogue_node = c.node;
+    k->gelu_ = q.out_dtype == DataType::kFloat32 &&
+               TakeTrailingGelu(epilogue_node.fused_activations);
+    Int8Epilogue e = MakeInt8Epilogue(epilogue_node, q, /*scale_mask=*/1 << 1);
     memory::desc b_desc = PlainDesc({n});
     std::optional<dnnl::inner_product_forward::desc> desc;
     if (!e.bias_acc.empty()) {
@@ -74,6 +80,7 @@ class QDenseKernel : public Kernel {
   }
 
  private:
+  bool gelu_ = false;
   Shape out_shape_;
   DataType out_dtype_ = DataType::kFloat32;
   memory::desc src_desc_, dst_desc_;

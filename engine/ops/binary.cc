@@ -1,6 +1,8 @@
 // Add, Sub, Mul, Div with NumPy broadcasting: float32 on oneDNN binary;
 // int64/int32 (shape arithmetic, usually evaluated when a plan is built)
 // by a plain loop.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "engine/ops/broadcast.h"
 #include "engine/ops/dnnl_util.h"
@@ -56,19 +58,52 @@ absl::Status IntegerBinary(const std::string& op, const Tensor& a, const Tensor&
   return absl::OkStatus();
 }
 
+// Relu / LeakyRelu / Clip fused into an integer Add (passes/fuse_activation.cc).
+template <typename T>
+void ApplyActivations(const std::vector<FusedActivation>& acts, Tensor& t) {
+  T* v = t.data<T>();
+  for (const auto& a : acts) {
+    for (int64_t i = 0; i < t.num_elements(); ++i) {
+      const double x = static_cast<double>(v[i]);
+      switch (a.kind) {
+        case FusedActivation::Kind::kRelu:
+          v[i] = x < 0 ? T{0} : v[i];
+          break;
+        case FusedActivation::Kind::kLeakyRelu:
+          v[i] = x < 0 ? static_cast<T>(x * a.alpha) : v[i];
+          break;
+        case FusedActivation::Kind::kClip:
+          v[i] = static_cast<T>(std::clamp(x, static_cast<double>(a.alpha),
+                                           static_cast<double>(a.beta)));
+          break;
+        case FusedActivation::Kind::kGeluErf:
+          break;  // only ever fused into Conv/Gemm/MatMul
+      }
+    }
+  }
+}
+
 class IntegerBinaryKernel : public Kernel {
  public:
-  IntegerBinaryKernel(std::string op, TypedShape out) : op_(std::move(op)), out_(std::move(out)) {}
+  IntegerBinaryKernel(std::string op, TypedShape out, std::vector<FusedActivation> acts)
+      : op_(std::move(op)), out_(std::move(out)), acts_(std::move(acts)) {}
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext&) const override {
     out[0] = Tensor(out_.dtype, out_.shape);
-    if (out_.dtype == DataType::kInt64) return IntegerBinary<int64_t>(op_, in[0], in[1], out[0]);
-    return IntegerBinary<int32_t>(op_, in[0], in[1], out[0]);
+    if (out_.dtype == DataType::kInt64) {
+      RETURN_IF_ERROR(IntegerBinary<int64_t>(op_, in[0], in[1], out[0]));
+      ApplyActivations<int64_t>(acts_, out[0]);
+    } else {
+      RETURN_IF_ERROR(IntegerBinary<int32_t>(op_, in[0], in[1], out[0]));
+      ApplyActivations<int32_t>(acts_, out[0]);
+    }
+    return absl::OkStatus();
   }
 
  private:
   std::string op_;
   TypedShape out_;
+  std::vector<FusedActivation> acts_;
 };
 
 dnnl::algorithm AlgorithmFor(const std::string& op) {
@@ -102,7 +137,7 @@ class OpaqueBinaryKernel : public Kernel {
     k->src0_ = LayoutIn(GivenLayout(c, 0), layout, *c.engine);
     k->src1_ = LayoutIn(GivenLayout(c, 1), layout, *c.engine);
     dnnl::binary::desc d(AlgorithmFor(c.node.op_type), layout, layout, layout);
-    dnnl::binary::primitive_desc pd(d, MakeAttr({}), *c.engine);
+    dnnl::binary::primitive_desc pd(d, MakeAttr(c.node.fused_activations), *c.engine);
     k->step_ = MakeStep<dnnl::binary::primitive_desc, dnnl::binary>(pd);
     k->dst_ = LayoutOut(layout, DataType::kFloat32, c.out_shapes[0], c.out_layout_free,
                         *c.engine);
@@ -145,7 +180,8 @@ class BinaryKernel : public Kernel {
   static absl::StatusOr<std::unique_ptr<Kernel>> Build(const OpContext& c) {
     if (IsInteger(c.out_dtypes[0])) {
       return std::unique_ptr<Kernel>(new IntegerBinaryKernel(
-          c.node.op_type, TypedShape{c.out_dtypes[0], c.out_shapes[0]}));
+          c.node.op_type, TypedShape{c.out_dtypes[0], c.out_shapes[0]},
+          c.node.fused_activations));
     }
     const bool any_opaque = c.in_layout(0) != memory::desc() || c.in_layout(1) != memory::desc();
     if (any_opaque && c.in_shapes[0] == c.out_shapes[0] && c.in_shapes[1] == c.out_shapes[0]) {
@@ -170,7 +206,7 @@ class BinaryKernel : public Kernel {
     k->b_desc_ = PlainDesc(b);
     dnnl::binary::desc d(AlgorithmFor(c.node.op_type), k->dst_desc_, k->b_desc_,
                          k->dst_desc_);
-    dnnl::binary::primitive_desc pd(d, MakeAttr({}), *c.engine);
+    dnnl::binary::primitive_desc pd(d, MakeAttr(c.node.fused_activations), *c.engine);
     k->step_ = MakeStep<dnnl::binary::primitive_desc, dnnl::binary>(pd);
     return std::unique_ptr<Kernel>(std::move(k));
   }

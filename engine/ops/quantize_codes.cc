@@ -56,6 +56,31 @@ __attribute__((target("avx2"))) void Avx2Loop(const float* x, int64_t n, float s
   ScalarLoop(x + i, n - i, scale, zero_point, y + i);
 }
 
+template <typename Code>
+void DequantizeScalarLoop(const Code* x, int64_t n, float scale, int32_t zero_point, float* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = static_cast<float>(static_cast<int32_t>(x[i]) - zero_point) * scale;
+  }
+}
+
+// Exactly the scalar loop: the integer difference converts exactly, then
+// one multiplication.
+template <typename Code>
+__attribute__((target("avx2"))) void DequantizeAvx2Loop(const Code* x, int64_t n, float scale,
+                                                        int32_t zero_point, float* y) {
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256i zp = _mm256_set1_epi32(zero_point);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i));
+    const __m256i codes = std::is_same_v<Code, uint8_t> ? _mm256_cvtepu8_epi32(bytes)
+                                                        : _mm256_cvtepi8_epi32(bytes);
+    const __m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(codes, zp));
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(v, s));
+  }
+  DequantizeScalarLoop(x + i, n - i, scale, zero_point, y + i);
+}
+
 bool HasAvx2() {
   static const bool has = __builtin_cpu_supports("avx2");
   return has;
@@ -71,6 +96,21 @@ void QuantizeToU8(const float* x, int64_t n, float scale, float zero_point, uint
 void QuantizeToS8(const float* x, int64_t n, float scale, float zero_point, int8_t* y) {
   if (HasAvx2()) Avx2Loop(x, n, scale, zero_point, y);
   else ScalarLoop(x, n, scale, zero_point, y);
+}
+
+void DequantizeFromU8(const uint8_t* x, int64_t n, float scale, int32_t zero_point, float* y) {
+  if (HasAvx2()) DequantizeAvx2Loop(x, n, scale, zero_point, y);
+  else DequantizeScalarLoop(x, n, scale, zero_point, y);
+}
+
+void DequantizeFromS8(const int8_t* x, int64_t n, float scale, int32_t zero_point, float* y) {
+  if (HasAvx2()) DequantizeAvx2Loop(x, n, scale, zero_point, y);
+  else DequantizeScalarLoop(x, n, scale, zero_point, y);
+}
+
+void DequantizeFromU8Scalar(const uint8_t* x, int64_t n, float scale, int32_t zero_point,
+                            float* y) {
+  DequantizeScalarLoop(x, n, scale, zero_point, y);
 }
 
 void QuantizeToU8Scalar(const float* x, int64_t n, float scale, float zero_point, uint8_t* y) {

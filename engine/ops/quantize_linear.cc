@@ -143,6 +143,11 @@ class DequantizeKernel : public Kernel {
     float* y = out[0].data<float>();
     const int64_t n = in[0].num_elements();
     const bool u8 = in[0].dtype() == DataType::kUint8;
+    if (q_.axis < 0 && (u8 || in[0].dtype() == DataType::kInt8)) {
+      if (u8) DequantizeFromU8(in[0].data<uint8_t>(), n, q_.scale[0], q_.zero_point[0], y);
+      else DequantizeFromS8(in[0].data<int8_t>(), n, q_.scale[0], q_.zero_point[0], y);
+      return absl::OkStatus();
+    }
     for (int64_t i = 0; i < n; ++i) {
       const int64_t c = q_.axis < 0 ? 0 : ix(i);
       const int32_t code = u8 ? in[0].data<uint8_t>()[i] : in[0].data<int8_t>()[i];

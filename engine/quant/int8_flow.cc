@@ -33,6 +33,7 @@ Node* ProducerOf(Graph& g, const std::string& value) {
 
 absl::Status LetInt8Flow(Graph& g) {
   std::vector<std::string> removed;  // names of Quantize / Clip nodes dropped
+  std::vector<Node> dequantizers;    // for float readers of a shared value
   for (Node& q : g.nodes) {
     if (q.op_type != "QuantizeLinear" || q.inputs.size() < 3) continue;
     const Tensor* scale = g.FindInitializer(q.inputs[1]);
@@ -52,15 +53,27 @@ absl::Status LetInt8Flow(Graph& g) {
       clip = p;
       cur = p->inputs[0];
     }
+    // The quantized value may have float readers besides this Quantize
+    // (ResNet's stem: the max-pooled stem output feeds the first block's
+    // conv and its residual Add). The chain then still runs int8 and those
+    // readers get a DequantizeLinear of the codes: the conv writes 25.7 MB
+    // of u8 instead of 102.8 MB of f32 at batch 32 (and the max-pool reads
+    // that), for one dequantization of the 4x smaller pooled output. Not for
+    // a graph output, which callers read as float.
+    const std::string shared = cur;
+    const bool shared_readers =
+        clip == nullptr && CountConsumers(g, cur) > 1 && !IsGraphOutput(g, cur);
     // Walk back through single-consumer int8-transparent ops.
     Node* producer = ProducerOf(g, cur);
-    while (producer && IsInt8Transparent(*producer) && CountConsumers(g, cur) == 1) {
+    while (producer && IsInt8Transparent(*producer) &&
+           (CountConsumers(g, cur) == 1 || (shared_readers && cur == shared))) {
       cur = producer->inputs[0];
       producer = ProducerOf(g, cur);
     }
+    const bool single_reader = CountConsumers(g, cur) == 1 || (shared_readers && cur == shared);
     if (producer == nullptr || producer->domain != "quantserve" ||
         producer->GetInt("out_dtype", 1) != static_cast<int>(DataType::kFloat32) ||
-        CountConsumers(g, cur) != 1 || HasGelu(*producer)) {
+        !single_reader || HasGelu(*producer)) {
       continue;
     }
     producer->attributes["out_dtype"] = int64_t{static_cast<int>(zp->dtype())};
@@ -73,8 +86,20 @@ absl::Status LetInt8Flow(Graph& g) {
            static_cast<float>(hi->ScalarAsDouble())});
       removed.push_back(clip->name);
     }
-    // Readers of the codes now read the (int8) end of the chain.
+    // Readers of the codes now read the (int8) end of the chain; its float
+    // readers, a dequantization of it.
     const std::string codes = q.outputs[0], chain_end = clip ? clip->inputs[0] : q.inputs[0];
+    if (shared_readers) {
+      const std::string dequantized = chain_end + "/dequantized";
+      for (Node& reader : g.nodes) {
+        if (&reader == &q) continue;
+        for (auto& in : reader.inputs) {
+          if (in == chain_end) in = dequantized;
+        }
+      }
+      dequantizers.push_back(Node{chain_end + "/dequantize", "DequantizeLinear", "",
+                                  {chain_end, q.inputs[1], q.inputs[2]}, {dequantized}});
+    }
     RenameInputs(g, codes, chain_end);
     removed.push_back(q.name);
   }
@@ -85,7 +110,9 @@ absl::Status LetInt8Flow(Graph& g) {
     }
   }
   g.nodes = std::move(kept);
-  return absl::OkStatus();
+  if (dequantizers.empty()) return absl::OkStatus();
+  for (Node& d : dequantizers) g.nodes.push_back(std::move(d));
+  return TopologicalSort(g);
 }
 
 }  // namespace qs::quant

@@ -2,7 +2,9 @@
 // QuantizeLinear whose input comes (through MaxPool / Flatten / Reshape,
 // each with a single consumer) from a quantized layer producing fp32 is
 // removed, and that layer requantizes its output to the codes directly
-// (output scale and clipping fused into the oneDNN primitive).
+// (output scale and clipping fused into the oneDNN primitive). The value the
+// QuantizeLinear read may have other, float readers: they then read a
+// DequantizeLinear of the codes.
 #pragma once
 
 #include "absl/status/status.h"

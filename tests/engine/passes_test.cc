@@ -506,5 +506,37 @@ TEST(PassesTest, SharedTransposesAndWeightMatMulsAreNotFolded) {
   }
 }
 
+// ResNet's residual Add + Relu runs as one oneDNN binary with a post-op; an
+// Add of integers (shape arithmetic) applies a fused Relu itself.
+TEST(PassesTest, ReluFusesIntoFloatAndIntegerAdds) {
+  OnnxBuilder b(14);
+  b.Input("x", {-1, 4})
+      .Input("z", {-1, 4})
+      .Input("i", {3}, onnx::TensorProto::INT64)
+      .Initializer("j", Tensor::FromVector<int64_t>({3}, {-5, 2, -1}))
+      .Node("Add", {"x", "z"}, {"a"}, {}, "add")
+      .Node("Relu", {"a"}, {"y"}, {}, "relu")
+      .Node("Add", {"i", "j"}, {"ia"}, {}, "int_add")
+      .Node("Relu", {"ia"}, {"iy"}, {}, "int_relu")
+      .Output("y", {-1, 4})
+      .Output("iy", {3}, onnx::TensorProto::INT64);
+  auto m = CompileBuilt(b);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(CountOps((*m)->graph(), "Relu"), 0);
+  const Tensor x = RandomTensor({2, 4}, 16), z = RandomTensor({2, 4}, 17);
+  auto y = (*m)->Run({{"x", x}, {"z", z}, {"i", Tensor::FromVector<int64_t>({3}, {1, 1, 4})}});
+  ASSERT_TRUE(y.ok()) << y.status();
+  int negative_sums = 0;
+  for (int64_t k = 0; k < 8; ++k) {
+    const float sum = x.data<float>()[k] + z.data<float>()[k];
+    negative_sums += sum < 0;
+    EXPECT_FLOAT_EQ((*y)[0].data<float>()[k], std::max(0.f, sum)) << k;
+  }
+  EXPECT_GT(negative_sums, 0);
+  EXPECT_EQ((*y)[1].data<int64_t>()[0], 0);
+  EXPECT_EQ((*y)[1].data<int64_t>()[1], 3);
+  EXPECT_EQ((*y)[1].data<int64_t>()[2], 3);
+}
+
 }  // namespace
 }  // namespace qs

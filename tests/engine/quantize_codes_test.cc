@@ -82,5 +82,28 @@ TEST(QuantizeCodesTest, EveryLengthAroundTheVectorBlocks) {
   }
 }
 
+
+// DequantizeLinear's per-tensor loop: every code at every length, equal to
+// (code - zero_point) · scale computed one element at a time.
+TEST(QuantizeCodesTest, DequantizeEqualsTheScalarFormulaAtEveryLength) {
+  std::vector<uint8_t> u(300);
+  std::vector<int8_t> s(300);
+  for (size_t i = 0; i < u.size(); ++i) {
+    u[i] = static_cast<uint8_t>(i * 37);
+    s[i] = static_cast<int8_t>(static_cast<uint8_t>(i * 37));
+  }
+  for (int64_t n : {0, 1, 7, 8, 9, 255, 256, 300}) {
+    std::vector<float> yu(n), ys(n), want(n);
+    DequantizeFromU8(u.data(), n, 0.0473f, 131, yu.data());
+    DequantizeFromU8Scalar(u.data(), n, 0.0473f, 131, want.data());
+    DequantizeFromS8(s.data(), n, 0.0211f, -3, ys.data());
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(yu[i], want[i]) << "n " << n << " i " << i;
+      ASSERT_EQ(yu[i], static_cast<float>(static_cast<int32_t>(u[i]) - 131) * 0.0473f);
+      ASSERT_EQ(ys[i], static_cast<float>(static_cast<int32_t>(s[i]) + 3) * 0.0211f);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qs

@@ -182,6 +182,20 @@ TEST_P(ZooCnnW8a8Test, BuildsAndAgreesWithFp32) {
   // gives errors near or above 100 %, and random-looking top-1s.
   const bool resnet = name == "resnet18";
   EXPECT_LT(rel, resnet ? 0.15 : 0.4);
+  if (resnet) {
+    // The stem conv writes u8 codes through the max-pool (int8_flow.cc) and
+    // only the residual path dequantizes them; each residual Add carries
+    // its Relu.
+    int dequantize = 0, add_relu = 0;
+    for (const Node& n : built.variants[1].model->graph().nodes) {
+      dequantize += n.op_type == "DequantizeLinear";
+      add_relu += n.op_type == "Add" && n.fused_activations.size() == 1 &&
+                  n.fused_activations[0].kind == FusedActivation::Kind::kRelu;
+    }
+    EXPECT_EQ(dequantize, 1);
+    EXPECT_EQ(add_relu, 8);
+    EXPECT_EQ(report.layers.front().dst_dt, "u8") << report.layers.front().name;
+  }
   EXPECT_GE(agree, resnet ? f.shape()[0] - 1 : f.shape()[0] / 2);
 }
 

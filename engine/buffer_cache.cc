@@ -30,8 +30,9 @@ constexpr size_t kPage = 4096;
 // ResNet-18 w8a8 to 32 closed-loop clients (batches of 2..32 rows), 28 % of
 // the large requests missed the 256 MiB cache and page faults took 15 % of
 // the server's CPU: 58-62 samples/s; with classes 63-65 (a 2 GiB cache,
-// 1.4 GB idle, reached 79 with batcher.cc's 50 ms cancel poll, against 68
-// with classes). A class wastes at most a fifth of a buffer.
+// 1.4 GB idle, reached 79, against 68 with classes at 256 MiB, both with
+// batcher.cc's 50 ms cancel poll). A class wastes at most a fifth of a
+// buffer.
 size_t SizeClass(size_t bytes) {
   size_t octave = kPage;
   while (octave * 2 <= bytes) octave *= 2;
@@ -68,7 +69,8 @@ std::byte* AlignedNew(size_t bytes) {
 // pages stay resident, so a server's RSS after a burst of large batches
 // depended on heap fragmentation rather than on what it holds. Evicted
 // buffers now leave the process at once. Under ASan they stay malloc'd, so
-// its redzones still catch overflows past a tensor's end.
+// its redzones still catch overflows past a buffer's end (not into the
+// slack between a tensor's size and its size class).
 std::byte* MapLarge(size_t bytes) {
 #ifdef QS_ASAN
   return AlignedNew(bytes);

@@ -12,6 +12,8 @@
 
 namespace qs {
 
+// Not thread-safe: one profile per sequence of runs. Layers are keyed by
+// node name (the importer names unnamed nodes uniquely).
 class RunProfile {
  public:
   struct Layer {

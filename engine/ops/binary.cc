@@ -58,29 +58,18 @@ absl::Status IntegerBinary(const std::string& op, const Tensor& a, const Tensor&
   return absl::OkStatus();
 }
 
-// Relu / LeakyRelu / Clip fused into an integer Add (passes/fuse_activation.cc).
+// The Relu fused into an integer Add (passes/fuse_activation.cc fuses only
+// Relu into Adds).
 template <typename T>
-void ApplyActivations(const std::vector<FusedActivation>& acts, Tensor& t) {
+absl::Status ApplyActivations(const std::vector<FusedActivation>& acts, Tensor& t) {
   T* v = t.data<T>();
   for (const auto& a : acts) {
-    for (int64_t i = 0; i < t.num_elements(); ++i) {
-      const double x = static_cast<double>(v[i]);
-      switch (a.kind) {
-        case FusedActivation::Kind::kRelu:
-          v[i] = x < 0 ? T{0} : v[i];
-          break;
-        case FusedActivation::Kind::kLeakyRelu:
-          v[i] = x < 0 ? static_cast<T>(x * a.alpha) : v[i];
-          break;
-        case FusedActivation::Kind::kClip:
-          v[i] = static_cast<T>(std::clamp(x, static_cast<double>(a.alpha),
-                                           static_cast<double>(a.beta)));
-          break;
-        case FusedActivation::Kind::kGeluErf:
-          break;  // only ever fused into Conv/Gemm/MatMul
-      }
+    if (a.kind != FusedActivation::Kind::kRelu) {
+      return absl::UnimplementedError("only Relu is fused into an integer Add");
     }
+    for (int64_t i = 0; i < t.num_elements(); ++i) v[i] = std::max(v[i], T{0});
   }
+  return absl::OkStatus();
 }
 
 class IntegerBinaryKernel : public Kernel {
@@ -92,12 +81,10 @@ class IntegerBinaryKernel : public Kernel {
     out[0] = Tensor(out_.dtype, out_.shape);
     if (out_.dtype == DataType::kInt64) {
       RETURN_IF_ERROR(IntegerBinary<int64_t>(op_, in[0], in[1], out[0]));
-      ApplyActivations<int64_t>(acts_, out[0]);
-    } else {
-      RETURN_IF_ERROR(IntegerBinary<int32_t>(op_, in[0], in[1], out[0]));
-      ApplyActivations<int32_t>(acts_, out[0]);
+      return ApplyActivations<int64_t>(acts_, out[0]);
     }
-    return absl::OkStatus();
+    RETURN_IF_ERROR(IntegerBinary<int32_t>(op_, in[0], in[1], out[0]));
+    return ApplyActivations<int32_t>(acts_, out[0]);
   }
 
  private:

@@ -14,9 +14,12 @@ class MatmulKernel : public Kernel {
   KernelInfo Info() const override { return info_; }
   absl::Status Run(std::span<const Tensor> in, std::span<Tensor> out,
                    RunContext& ctx) const override {
-    // The product overwrites every element unless C is accumulated onto it.
-    Tensor dst_t = spec_.c_input >= 0 ? Tensor(DataType::kFloat32, spec_.dst_dims)
-                                      : Tensor::Uninitialized(DataType::kFloat32, spec_.dst_dims);
+    // The product overwrites every element unless C is accumulated onto it
+    // or the inner dimension is empty (a sum of nothing is 0; oneDNN may
+    // then not run at all).
+    const bool zeroed = spec_.c_input >= 0 || spec_.a_dims.back() == 0;
+    Tensor dst_t = zeroed ? Tensor(DataType::kFloat32, spec_.dst_dims)
+                          : Tensor::Uninitialized(DataType::kFloat32, spec_.dst_dims);
     if (spec_.c_input >= 0) {
       BroadcastInto(in[spec_.c_input], spec_.c_shape, spec_.beta, dst_t);
     }

@@ -38,25 +38,48 @@ bool IsFoldableTranspose(const Node& n) {
 }
 
 // The factor a Div / Mul by a constant scalar applies to `value`, if that
-// is what node `n` does (and the scalar cannot change the output's shape).
+// is what node `n` does. Rank 0 only: a [1]-shaped constant would make the
+// 0-D product of two vectors 1-D. A zero or non-finite factor is not folded
+// (gemm may skip the product it scales, hiding an Inf/NaN in it).
 std::optional<float> ScalarFactor(const Graph& g, const Node& n, const std::string& value) {
   if (!n.domain.empty() || n.inputs.size() != 2 || !n.fused_activations.empty()) {
     return std::nullopt;
   }
   auto scalar_of = [&](const std::string& v) -> std::optional<float> {
     const Tensor* t = g.FindInitializer(v);
-    if (t == nullptr || t->rank() > 1) return std::nullopt;
+    if (t == nullptr || t->rank() != 0) return std::nullopt;
     return ConstantScalar(g, v);
   };
+  std::optional<float> factor;
   if (n.op_type == "Div" && n.inputs[0] == value) {
-    auto c = scalar_of(n.inputs[1]);
-    if (c && *c != 0.f && std::isfinite(1.f / *c)) return 1.f / *c;
+    if (auto c = scalar_of(n.inputs[1]); c && *c != 0.f) factor = 1.f / *c;
+  } else if (n.op_type == "Mul" && n.inputs[0] == value) {
+    factor = scalar_of(n.inputs[1]);
+  } else if (n.op_type == "Mul" && n.inputs[1] == value) {
+    factor = scalar_of(n.inputs[0]);
   }
-  if (n.op_type == "Mul") {
-    if (n.inputs[0] == value) return scalar_of(n.inputs[1]);
-    if (n.inputs[1] == value) return scalar_of(n.inputs[0]);
-  }
-  return std::nullopt;
+  if (!factor || *factor == 0.f || !std::isfinite(*factor)) return std::nullopt;
+  return factor;
+}
+
+// The passes may run again on an already folded graph (a quantized variant
+// compiles the optimized fp32 graph): a further Transpose composes with the
+// view already there. Reading operand = Transpose(Transpose(x, t), old):
+// dim i is x's dim t[old[i]].
+std::vector<int64_t> ComposeOperand(const std::vector<int64_t>& old,
+                                    const std::vector<int64_t>& t) {
+  if (old.empty()) return t;
+  std::vector<int64_t> perm(old.size());
+  for (size_t i = 0; i < old.size(); ++i) perm[i] = t[old[i]];
+  return perm;
+}
+
+// Writing Transpose(Transpose(product, old), t): dim i is product dim old[t[i]].
+std::vector<int64_t> ComposeOutput(const std::vector<int64_t>& old, const std::vector<int64_t>& t) {
+  if (old.empty()) return t;
+  std::vector<int64_t> perm(t.size());
+  for (size_t i = 0; i < t.size(); ++i) perm[i] = old[t[i]];
+  return perm;
 }
 
 }  // namespace
@@ -74,7 +97,10 @@ absl::Status FoldIntoMatMul(Graph& graph) {
         continue;
       }
       Node& mm = graph.nodes[i];
-      mm.attributes[operand == 0 ? "a_perm" : "b_perm"] = graph.nodes[t].GetInts("perm");
+      const char* key = operand == 0 ? "a_perm" : "b_perm";
+      const std::vector<int64_t> perm = graph.nodes[t].GetInts("perm");
+      if (mm.HasAttr(key) && mm.GetInts(key).size() != perm.size()) continue;
+      mm.attributes[key] = ComposeOperand(mm.GetInts(key), perm);
       mm.inputs[operand] = graph.nodes[t].inputs[0];
       removed[t] = true;
     }
@@ -89,9 +115,11 @@ absl::Status FoldIntoMatMul(Graph& graph) {
       }
     }
     const int t = SoleConsumer(graph, graph.nodes[i].outputs[0]);
-    if (t >= 0 && !removed[t] && IsFoldableTranspose(graph.nodes[t])) {
+    if (t >= 0 && !removed[t] && IsFoldableTranspose(graph.nodes[t]) &&
+        (!graph.nodes[i].HasAttr("y_perm") ||
+         graph.nodes[i].GetInts("y_perm").size() == graph.nodes[t].GetInts("perm").size())) {
       Node& mm = graph.nodes[i];
-      mm.attributes["y_perm"] = graph.nodes[t].GetInts("perm");
+      mm.attributes["y_perm"] = ComposeOutput(mm.GetInts("y_perm"), graph.nodes[t].GetInts("perm"));
       mm.outputs[0] = graph.nodes[t].outputs[0];
       removed[t] = true;
     }

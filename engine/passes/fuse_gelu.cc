@@ -43,7 +43,7 @@ std::optional<GeluMatch> MatchGelu(const Graph& g, int erf) {
     return std::nullopt;
   }
   const int plus = SoleConsumer(g, e.outputs[0]);
-  if (plus < 0 || g.nodes[plus].op_type != "Add" ||
+  if (plus < 0 || g.nodes[plus].op_type != "Add" || !g.nodes[plus].fused_activations.empty() ||
       !Near(ConstantScalar(g, OtherInput(g.nodes[plus], e.outputs[0])), 1.0)) {
     return std::nullopt;
   }

@@ -19,7 +19,8 @@ bool IsLastAxisMean(const Node& n) {
 // returned in `other` (empty for unary ops).
 bool Is(const Graph& g, int i, const char* op, const std::string& value,
         std::string* other = nullptr) {
-  if (i < 0 || g.nodes[i].op_type != op) return false;
+  // A node carrying a fused activation (an Add + Relu) is not the bare op.
+  if (i < 0 || g.nodes[i].op_type != op || !g.nodes[i].fused_activations.empty()) return false;
   const Node& n = g.nodes[i];
   if (n.inputs.size() == 1) return n.inputs[0] == value;
   if (n.inputs.size() != 2) return false;

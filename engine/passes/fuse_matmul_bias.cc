@@ -16,7 +16,10 @@ absl::Status FuseMatMulBias(Graph& graph) {
     const Tensor* w = graph.FindInitializer(mm.inputs[1]);
     if (w == nullptr || w->rank() != 2 || w->dtype() != DataType::kFloat32) continue;
     const int a = SoleConsumer(graph, mm.outputs[0]);
-    if (a < 0 || graph.nodes[a].op_type != "Add" || graph.nodes[a].inputs.size() != 2) continue;
+    if (a < 0 || graph.nodes[a].op_type != "Add" || graph.nodes[a].inputs.size() != 2 ||
+        !graph.nodes[a].fused_activations.empty()) {
+      continue;
+    }
     const Node& add = graph.nodes[a];
     const std::string& other = add.inputs[0] == mm.outputs[0] ? add.inputs[1] : add.inputs[0];
     const Tensor* b = graph.FindInitializer(other);

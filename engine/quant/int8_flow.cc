@@ -22,6 +22,15 @@ bool HasGelu(const Node& n) {
   return false;
 }
 
+// A fused Relu, or a Clip with a non-negative lower bound, as the layer's
+// last activation: its outputs are never negative.
+bool NonNegativeOutput(const Node& n) {
+  if (n.fused_activations.empty()) return false;
+  const FusedActivation& a = n.fused_activations.back();
+  return a.kind == FusedActivation::Kind::kRelu ||
+         (a.kind == FusedActivation::Kind::kClip && a.alpha >= 0.f);
+}
+
 Node* ProducerOf(Graph& g, const std::string& value) {
   for (Node& n : g.nodes) {
     if (!n.outputs.empty() && n.outputs[0] == value) return &n;
@@ -58,11 +67,15 @@ absl::Status LetInt8Flow(Graph& g) {
     // conv and its residual Add). The chain then still runs int8 and those
     // readers get a DequantizeLinear of the codes: the conv writes 25.7 MB
     // of u8 instead of 102.8 MB of f32 at batch 32 (and the max-pool reads
-    // that), for one dequantization of the 4x smaller pooled output. Not for
-    // a graph output, which callers read as float.
+    // that), for one dequantization of the 4x smaller pooled output. Those
+    // readers then see the value as the quantized layer does: rounded to the
+    // scale and saturated at the calibrated maximum. So only for u8 codes of
+    // a layer whose output cannot be negative (a fused Relu; nothing is
+    // clamped at 0 that was not already), and not for a graph output, which
+    // callers read as float.
     const std::string shared = cur;
-    const bool shared_readers =
-        clip == nullptr && CountConsumers(g, cur) > 1 && !IsGraphOutput(g, cur);
+    const bool shared_readers = clip == nullptr && zp->dtype() == DataType::kUint8 &&
+                                CountConsumers(g, cur) > 1 && !IsGraphOutput(g, cur);
     // Walk back through single-consumer int8-transparent ops.
     Node* producer = ProducerOf(g, cur);
     while (producer && IsInt8Transparent(*producer) &&
@@ -73,7 +86,8 @@ absl::Status LetInt8Flow(Graph& g) {
     const bool single_reader = CountConsumers(g, cur) == 1 || (shared_readers && cur == shared);
     if (producer == nullptr || producer->domain != "quantserve" ||
         producer->GetInt("out_dtype", 1) != static_cast<int>(DataType::kFloat32) ||
-        !single_reader || HasGelu(*producer)) {
+        !single_reader || HasGelu(*producer) ||
+        (shared_readers && !NonNegativeOutput(*producer))) {
       continue;
     }
     producer->attributes["out_dtype"] = int64_t{static_cast<int>(zp->dtype())};

@@ -51,7 +51,7 @@ TEST(BufferCacheTest, RequestsOfOneSizeClassShareABuffer) {
   BufferCache cache;
   std::byte* first = nullptr;
   {
-    auto p = cache.Allocate(5 * kLarge);  // class [4.25, 5] x kLarge
+    auto p = cache.Allocate(5 * kLarge);  // class (4, 5] x kLarge
     first = p.get();
   }
   EXPECT_EQ(cache.stats().idle_bytes, 5 * kLarge);
@@ -59,7 +59,7 @@ TEST(BufferCacheTest, RequestsOfOneSizeClassShareABuffer) {
     auto p = cache.Allocate(4 * kLarge + kLarge / 2);
     EXPECT_EQ(p.get(), first);
   }
-  auto next_class = cache.Allocate(5 * kLarge + 1);  // class 6 x kLarge: not 1/5 larger
+  auto next_class = cache.Allocate(5 * kLarge + 1);  // the next class, (5, 6] x kLarge
   EXPECT_NE(next_class.get(), first);
   EXPECT_EQ(cache.stats().hits, 1u);
   EXPECT_EQ(cache.stats().misses, 2u);

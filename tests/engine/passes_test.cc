@@ -489,7 +489,7 @@ TEST(PassesTest, SharedTransposesAndWeightMatMulsAreNotFolded) {
   b.Input("x", {-1, 3, 4})
       .Input("z", {-1, 3, 4})
       .Initializer("w", RandomTensor({3, 5}, 13))
-      .Initializer("two", Tensor::FromVector<float>({1}, {2.f}))
+      .Initializer("two", Tensor::FromVector<float>({}, {2.f}))
       .Node("Transpose", {"x"}, {"xt"}, {{"perm", I64s{0, 2, 1}}}, "tx")
       .Node("MatMul", {"xt", "z"}, {"p"}, {}, "mm")
       .Node("Mul", {"two", "p"}, {"y"}, {}, "scale")
@@ -536,6 +536,52 @@ TEST(PassesTest, ReluFusesIntoFloatAndIntegerAdds) {
   EXPECT_EQ((*y)[1].data<int64_t>()[0], 0);
   EXPECT_EQ((*y)[1].data<int64_t>()[1], 3);
   EXPECT_EQ((*y)[1].data<int64_t>()[2], 3);
+}
+
+// A quantized variant compiles the already optimized graph, so the passes
+// run twice: a second Transpose on an operand, or after the product, then
+// composes with the view the first run made.
+TEST(PassesTest, FoldedViewsComposeWhenThePassesRunAgain) {
+  OnnxBuilder b(13);
+  b.Input("q", {-1, 5, 3, 4})
+      .Input("k", {-1, 6, 3, 4})
+      .Initializer("half", Tensor::FromVector<float>({}, {0.5f}))
+      .Node("Transpose", {"q"}, {"qh"}, {{"perm", I64s{0, 2, 1, 3}}}, "tq")
+      .Node("Transpose", {"k"}, {"kh"}, {{"perm", I64s{0, 2, 1, 3}}}, "tk1")
+      .Node("Transpose", {"kh"}, {"kt"}, {{"perm", I64s{0, 1, 3, 2}}}, "tk2")
+      .Node("MatMul", {"qh", "kt"}, {"s"}, {}, "qk")
+      .Node("Transpose", {"s"}, {"st"}, {{"perm", I64s{0, 2, 1, 3}}}, "ty1")
+      .Node("Mul", {"st", "half"}, {"sm"}, {}, "scale")
+      .Node("Transpose", {"sm"}, {"y"}, {{"perm", I64s{1, 0, 2, 3}}}, "ty2")
+      .Output("y", {5, -1, 3, 6});
+  const NamedTensors inputs = {{"q", RandomTensor({2, 5, 3, 4}, 21)},
+                               {"k", RandomTensor({2, 6, 3, 4}, 22)}};
+  std::vector<Tensor> once;
+  auto m = CompileAndCompare(b, inputs, &once);
+  ASSERT_NE(m, nullptr);
+  auto twice = CompiledModel::Compile(m->graph());
+  ASSERT_TRUE(twice.ok()) << twice.status();
+  EXPECT_EQ(CountOps((*twice)->graph(), "Transpose"), 0);
+  EXPECT_EQ(CountOps((*twice)->graph(), "Mul"), 0);
+  auto y = (*twice)->Run(inputs);
+  ASSERT_TRUE(y.ok()) << y.status();
+  ASSERT_EQ((*y)[0].shape(), (Shape{5, 2, 3, 6}));
+  EXPECT_LE(MaxRelDiff((*y)[0], once[0]), 1e-5);
+}
+
+// A scale of shape [1] would turn the 0-D product of two vectors into a
+// 1-D value: only 0-D constants fold.
+TEST(PassesTest, OnlyARank0ScaleFoldsIntoAMatMul) {
+  OnnxBuilder b(13);
+  b.Input("u", {4})
+      .Input("v", {4})
+      .Initializer("two", Tensor::FromVector<float>({1}, {2.f}))
+      .Node("MatMul", {"u", "v"}, {"d"}, {}, "dot")
+      .Node("Mul", {"d", "two"}, {"y"}, {}, "scale")
+      .Output("y", {1});
+  auto m = CompileAndCompare(b, {{"u", RandomTensor({4}, 23)}, {"v", RandomTensor({4}, 24)}});
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(CountOps(m->graph(), "Mul"), 1);
 }
 
 }  // namespace

@@ -1,29 +1,16 @@
 #include "server/batcher.h"
 
 #include <cstring>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 
 namespace qs {
 
-struct Batcher::Pending {
-  std::vector<Tensor> inputs;
-  int64_t rows = 0;
-  std::vector<Shape> item_shapes;  // per input, without the batch dim: batch key
-  Clock::time_point enqueued;
-  std::promise<absl::StatusOr<std::vector<Tensor>>> done;
-  std::atomic<bool> abandoned{false};  // the caller stopped waiting
-};
-
 namespace {
 
-// How often a waiting call checks whether its client cancelled. gRPC's sync
-// API has no cancellation callback, so every waiting handler thread polls.
-// At 5 ms, 32 waiting calls woke 6400 times a second, preempting the
-// engine's OpenMP threads mid-primitive (a preempted thread stalls its whole
-// team at the next barrier): ResNet-18 w8a8 to 32 closed-loop clients on 2
-// cores served 63-65 samples/s; at 50 ms, 67-69 (the sync threads' futex
-// traffic fell from 17 % of the server's CPU to 2 %).
+// How often Run() checks whether its caller cancelled. Only blocking callers
+// poll; gRPC calls use Submit and abandon their request on cancellation.
 constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 
 // Rows [begin, begin + rows) of a batch-major tensor.
@@ -40,7 +27,31 @@ Tensor SliceRows(const Tensor& t, int64_t begin, int64_t rows) {
   return out;
 }
 
+// Concatenates one input of every request of a batch along dim 0.
+Tensor ConcatRows(const std::vector<const Tensor*>& parts, int64_t rows) {
+  Shape shape = parts.front()->shape();
+  shape[0] = rows;
+  Tensor t = Tensor::Uninitialized(parts.front()->dtype(), shape);  // every byte copied below
+  size_t offset = 0;
+  for (const Tensor* part : parts) {
+    std::memcpy(static_cast<std::byte*>(t.raw_data()) + offset, part->raw_data(),
+                part->byte_size());
+    offset += part->byte_size();
+  }
+  return t;
+}
+
 }  // namespace
+
+bool Batcher::Request::Abandon() {
+  int expected = kQueued;
+  return state.compare_exchange_strong(expected, kAbandoned);
+}
+
+bool Batcher::Request::Claim() {
+  int expected = kQueued;
+  return state.compare_exchange_strong(expected, kClaimed);
+}
 
 Batcher::Batcher(std::shared_ptr<const CompiledModel> model, BatchingOptions options,
                  std::function<void(const BatchEvent&)> on_batch)
@@ -49,7 +60,7 @@ Batcher::Batcher(std::shared_ptr<const CompiledModel> model, BatchingOptions opt
   batchable_ = !model_->inputs().empty();
   for (const auto& in : model_->inputs()) batchable_ &= !in.shape.empty() && in.shape[0] < 0;
   for (const auto& out : model_->outputs()) batchable_ &= !out.shape.empty() && out.shape[0] < 0;
-  if (!batching()) return;
+  max_rows_ = batching() ? options_.max_batch_size : 1;
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
@@ -64,84 +75,106 @@ Batcher::~Batcher() {
   for (auto& w : workers_) w.join();
 }
 
-absl::StatusOr<std::vector<Tensor>> Batcher::Run(std::vector<Tensor> inputs,
-                                                 Clock::time_point deadline,
-                                                 const std::function<bool()>& cancelled) {
+std::shared_ptr<Batcher::Request> Batcher::Submit(std::vector<Tensor> inputs,
+                                                  Clock::time_point deadline, Done done) {
   if (Clock::now() >= deadline) {
-    return absl::DeadlineExceededError("the deadline expired before the request was run");
+    done(absl::DeadlineExceededError("the deadline expired before the request was run"));
+    return nullptr;
   }
-  if (cancelled && cancelled()) return absl::CancelledError("the call was cancelled");
-  if (!batching()) return RunUnbatched(std::move(inputs));
-  auto p = std::make_shared<Pending>();
-  p->rows = inputs[0].rank() > 0 ? inputs[0].shape()[0] : 0;
-  for (const auto& t : inputs) {
-    if (t.rank() == 0 || t.shape()[0] != p->rows) {
-      return absl::InvalidArgumentError(
-          "all inputs must have the same batch size (first dimension)");
+  auto r = std::make_shared<Request>();
+  if (batching()) {
+    r->rows = inputs[0].rank() > 0 ? inputs[0].shape()[0] : 0;
+    for (const auto& t : inputs) {
+      if (t.rank() == 0 || t.shape()[0] != r->rows) {
+        done(absl::InvalidArgumentError(
+            "all inputs must have the same batch size (first dimension)"));
+        return nullptr;
+      }
+      r->item_shapes.emplace_back(t.shape().begin() + 1, t.shape().end());
     }
-    p->item_shapes.emplace_back(t.shape().begin() + 1, t.shape().end());
+  } else {
+    r->rows = 1;  // a run of its own; counts as one row of the queue
   }
-  p->inputs = std::move(inputs);
-  auto result = p->done.get_future();
+  r->inputs = std::move(inputs);
+  r->deadline = deadline;
+  r->done = std::move(done);
+  absl::Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return absl::UnavailableError("the server is shutting down");
-    if (queued_rows_ + p->rows > options_.max_queue_rows) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the batching queue is full (", queued_rows_, " rows queued, limit ",
-          options_.max_queue_rows, ")"));
+    if (stopping_) {
+      refused = absl::UnavailableError("the server is shutting down");
+    } else if (queued_rows_ + r->rows > options_.max_queue_rows) {
+      refused = absl::ResourceExhaustedError(
+          absl::StrCat("the batching queue is full (", queued_rows_, " rows queued, limit ",
+                       options_.max_queue_rows, ")"));
+    } else {
+      r->enqueued = Clock::now();
+      queued_rows_ += r->rows;
+      queue_.push_back(r);
+      // Under the lock: once it is released, the batcher may finish this
+      // request and be destroyed (~Batcher drains the queue) before this
+      // thread would get to notify, which would then use a destroyed
+      // condition variable (found by TSan on batcher_test).
+      wake_.notify_one();
+      return r;
     }
-    p->enqueued = Clock::now();
-    queued_rows_ += p->rows;
-    queue_.push_back(p);
-    // Under the lock: once it is released, the batcher may finish this
-    // request and be destroyed (~Batcher drains the queue) before this
-    // thread would get to notify, which would then use a destroyed
-    // condition variable (found by TSan on batcher_test). From here on,
-    // this call touches only `p` and its future.
-    wake_.notify_one();
   }
-  // Wait in slices so a cancelled call stops waiting (and leaves the queue)
-  // within kCancelPoll.
+  r->done(std::move(refused));
+  return nullptr;
+}
+
+Batcher::Result Batcher::Run(std::vector<Tensor> inputs, Clock::time_point deadline,
+                             const std::function<bool()>& cancelled) {
+  if (cancelled && cancelled()) return absl::CancelledError("the call was cancelled");
+  // Shared with the callback: this call may stop waiting before it runs.
+  auto answer = std::make_shared<std::promise<Result>>();
+  std::future<Result> result = answer->get_future();
+  std::shared_ptr<Request> request = Submit(std::move(inputs), deadline, [answer](Result r) {
+    answer->set_value(std::move(r));
+  });
   while (true) {
     const auto slice = std::min(deadline, Clock::now() + kCancelPoll);
     if (result.wait_until(slice) == std::future_status::ready) return result.get();
     if (Clock::now() >= deadline) {
-      p->abandoned = true;
+      if (request) request->Abandon();
       return absl::DeadlineExceededError("the deadline expired while the request was queued");
     }
     if (cancelled && cancelled()) {
-      p->abandoned = true;
+      if (request) request->Abandon();
       return absl::CancelledError("the call was cancelled");
     }
   }
 }
 
-std::vector<std::shared_ptr<Batcher::Pending>> Batcher::TakeBatch(
-    std::unique_lock<std::mutex>& lock) {
-  std::vector<std::shared_ptr<Pending>> batch;
-  // Drop requests whose callers gave up.
-  while (!queue_.empty() && queue_.front()->abandoned) {
-    queued_rows_ -= queue_.front()->rows;
-    queue_.pop_front();
-  }
-  if (queue_.empty()) return batch;
-  const auto& key = queue_.front()->item_shapes;
+std::vector<std::shared_ptr<Batcher::Request>> Batcher::TakeBatch(
+    std::vector<std::shared_ptr<Request>>& expired) {
+  std::vector<std::shared_ptr<Request>> batch;
+  const auto now = Clock::now();
   int64_t rows = 0;
-  for (auto it = queue_.begin(); it != queue_.end();) {
-    const auto& p = *it;
-    const bool fits = batch.empty() || rows + p->rows <= options_.max_batch_size;
-    if (!p->abandoned && p->item_shapes == key && fits) {
-      rows += p->rows;
-      batch.push_back(p);
-    }
-    if (p->abandoned || (p->item_shapes == key && fits)) {
-      queued_rows_ -= p->rows;
-      it = queue_.erase(it);
-    } else {
+  const std::vector<Shape>* key = nullptr;
+  for (auto it = queue_.begin(); it != queue_.end() && rows < max_rows_;) {
+    Request& r = **it;
+    const bool gone = r.state.load() == Request::kAbandoned;
+    const bool late = !gone && r.deadline <= now;
+    // The batch key is the first live request's item shapes.
+    const bool joins = !gone && !late && (key == nullptr || r.item_shapes == *key) &&
+                       (batch.empty() || rows + r.rows <= max_rows_);
+    if (!gone && !late && !joins) {
       ++it;
+      continue;
     }
-    if (rows >= options_.max_batch_size) break;
+    // Claiming fails only if the caller abandoned it since the check above.
+    if (r.Claim()) {
+      if (joins) {
+        key = &r.item_shapes;
+        rows += r.rows;
+        batch.push_back(*it);
+      } else {
+        expired.push_back(*it);
+      }
+    }
+    queued_rows_ -= r.rows;
+    it = queue_.erase(it);
   }
   return batch;
 }
@@ -156,62 +189,58 @@ void Batcher::WorkerLoop() {
     }
     // Hold the batch open until it is full or its oldest request is due.
     const auto due = queue_.front()->enqueued + options_.max_queue_delay;
-    wake_.wait_until(lock, due, [&] { return stopping_ || queued_rows_ >= options_.max_batch_size; });
-    std::vector<std::shared_ptr<Pending>> batch = TakeBatch(lock);
-    if (batch.empty()) continue;
+    wake_.wait_until(lock, due, [&] { return stopping_ || queued_rows_ >= max_rows_; });
+    std::vector<std::shared_ptr<Request>> expired;
+    std::vector<std::shared_ptr<Request>> batch = TakeBatch(expired);
+    if (batch.empty() && expired.empty()) continue;
+    // Another worker may take what is left while this one runs.
+    if (!queue_.empty()) wake_.notify_one();
     lock.unlock();
-    Execute(std::move(batch));
+    for (const auto& r : expired) {
+      r->done(absl::DeadlineExceededError("the deadline expired while the request was queued"));
+    }
+    if (!batch.empty()) Execute(std::move(batch));
     lock.lock();
   }
 }
 
-absl::StatusOr<std::vector<Tensor>> Batcher::RunUnbatched(std::vector<Tensor> inputs) {
-  BatchEvent event;
-  event.requests = 1;
-  event.rows = !inputs.empty() && inputs[0].rank() > 0 ? inputs[0].shape()[0] : 1;
-  const auto start = Clock::now();
-  auto outputs = model_->RunOrdered(std::move(inputs));
-  event.compute = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-  if (on_batch_) on_batch_(event);
-  return outputs;
-}
-
-void Batcher::Execute(std::vector<std::shared_ptr<Pending>> batch) {
+void Batcher::Execute(std::vector<std::shared_ptr<Request>> batch) {
   const auto start = Clock::now();
   BatchEvent event;
   event.requests = static_cast<int>(batch.size());
   event.oldest_wait =
       std::chrono::duration_cast<std::chrono::microseconds>(start - batch.front()->enqueued);
-  for (const auto& p : batch) event.rows += p->rows;
-  // Concatenate along dim 0.
   std::vector<Tensor> inputs;
-  for (size_t i = 0; i < batch.front()->inputs.size(); ++i) {
-    Shape shape = batch.front()->inputs[i].shape();
-    shape[0] = event.rows;
-    // Every byte is copied from a part below.
-    Tensor t = Tensor::Uninitialized(batch.front()->inputs[i].dtype(), shape);
-    size_t offset = 0;
-    for (const auto& p : batch) {
-      const Tensor& part = p->inputs[i];
-      std::memcpy(static_cast<std::byte*>(t.raw_data()) + offset, part.raw_data(), part.byte_size());
-      offset += part.byte_size();
+  if (batch.size() == 1) {
+    // A batch of one runs on its own tensors: nothing to concatenate or split.
+    inputs = std::move(batch.front()->inputs);
+    event.rows = !inputs.empty() && inputs[0].rank() > 0 ? inputs[0].shape()[0] : 1;
+  } else {
+    for (const auto& r : batch) event.rows += r->rows;
+    for (size_t i = 0; i < batch.front()->inputs.size(); ++i) {
+      std::vector<const Tensor*> parts;
+      for (const auto& r : batch) parts.push_back(&r->inputs[i]);
+      inputs.push_back(ConcatRows(parts, event.rows));
     }
-    inputs.push_back(std::move(t));
   }
-  auto outputs = model_->RunOrdered(std::move(inputs));
+  Result outputs = model_->RunOrdered(std::move(inputs));
   event.compute = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   // Report before answering, so a caller that got its answer sees its batch.
   if (on_batch_) on_batch_(event);
+  if (batch.size() == 1) {
+    batch.front()->done(std::move(outputs));
+    return;
+  }
   int64_t row = 0;
-  for (const auto& p : batch) {
+  for (const auto& r : batch) {
     if (!outputs.ok()) {
-      p->done.set_value(outputs.status());
+      r->done(outputs.status());
       continue;
     }
     std::vector<Tensor> mine;
-    for (const Tensor& out : *outputs) mine.push_back(SliceRows(out, row, p->rows));
-    row += p->rows;
-    p->done.set_value(std::move(mine));
+    for (const Tensor& out : *outputs) mine.push_back(SliceRows(out, row, r->rows));
+    row += r->rows;
+    r->done(std::move(mine));
   }
 }
 

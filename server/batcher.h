@@ -2,15 +2,20 @@
 // inputs share all but the batch dimension are concatenated along dim 0,
 // run as one batch, and split again. A batch closes when it reaches
 // `max_batch_size` rows or when its oldest request has waited
-// `max_queue_delay`; a request never waits past its deadline, and a
-// cancelled request is dropped from the queue.
+// `max_queue_delay`; a request never runs past its deadline, and an
+// abandoned (cancelled) request is dropped from the queue.
+//
+// Requests always run on the batcher's own worker threads, also without
+// batching (a batch of one): callers hand a request over and are called
+// back (Submit), so no thread waits per request — gRPC's callback API
+// serves a call without a thread of its own.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -25,11 +30,11 @@ struct BatchingOptions {
   int max_batch_size = 1;  // rows; 1 disables batching
   std::chrono::microseconds max_queue_delay{500};
   int64_t max_queue_rows = 1024;  // beyond this, RESOURCE_EXHAUSTED
-  int workers = 1;                // batches run concurrently
+  int workers = 1;                // batches (or unbatched requests) run concurrently
 };
 
 // What one executed batch looked like (for metrics and tests). Without
-// batching, every request is a batch of its own with oldest_wait 0.
+// batching, every request is a batch of its own.
 struct BatchEvent {
   int64_t rows = 0;
   int requests = 0;
@@ -40,36 +45,68 @@ struct BatchEvent {
 class Batcher {
  public:
   using Clock = std::chrono::steady_clock;
+  using Result = absl::StatusOr<std::vector<Tensor>>;
+  // Receives a request's outputs (its rows of the batch) or why it failed.
+  using Done = std::function<void(Result)>;
+
+  // A queued request, as its caller sees it.
+  class Request {
+   public:
+    // Takes the request back if no worker has claimed it yet: true means
+    // `done` will never be called (the caller answers the request itself);
+    // false means it is running or answered, and `done` is called (or was).
+    bool Abandon();
+
+   private:
+    friend class Batcher;
+    enum State : int { kQueued, kClaimed, kAbandoned };
+    bool Claim();  // by a worker; false if abandoned
+
+    std::vector<Tensor> inputs;
+    int64_t rows = 0;
+    std::vector<Shape> item_shapes;  // per input, without the batch dim: batch key
+    Clock::time_point enqueued;
+    Clock::time_point deadline;
+    Done done;
+    std::atomic<int> state{kQueued};
+  };
 
   Batcher(std::shared_ptr<const CompiledModel> model, BatchingOptions options,
           std::function<void(const BatchEvent&)> on_batch = nullptr);
   // Finishes every queued request, then stops the workers.
   ~Batcher();
 
-  // Inputs in graph-input order, already validated for names and dtypes.
-  // Blocks until the rows are computed; DEADLINE_EXCEEDED at `deadline`,
-  // CANCELLED as soon as `cancelled()` turns true while waiting.
-  absl::StatusOr<std::vector<Tensor>> Run(std::vector<Tensor> inputs, Clock::time_point deadline,
-                                          const std::function<bool()>& cancelled);
+  // Queues `inputs` (graph-input order, already validated for names and
+  // dtypes). `done` is called exactly once — on a worker thread, or within
+  // this call when the request is refused (expired deadline, full queue,
+  // shutting down; then the result is null) — unless Abandon() returns true.
+  // A request still queued at `deadline` gets DEADLINE_EXCEEDED.
+  std::shared_ptr<Request> Submit(std::vector<Tensor> inputs, Clock::time_point deadline,
+                                  Done done);
+
+  // Submit, waiting for the answer: DEADLINE_EXCEEDED at `deadline`,
+  // CANCELLED soon after `cancelled()` turns true while waiting.
+  Result Run(std::vector<Tensor> inputs, Clock::time_point deadline,
+             const std::function<bool()>& cancelled);
 
   bool batching() const { return batchable_ && options_.max_batch_size > 1; }
 
  private:
-  struct Pending;
   void WorkerLoop();
-  // Takes the next batch off the queue (caller holds the lock).
-  std::vector<std::shared_ptr<Pending>> TakeBatch(std::unique_lock<std::mutex>& lock);
-  void Execute(std::vector<std::shared_ptr<Pending>> batch);
-  absl::StatusOr<std::vector<Tensor>> RunUnbatched(std::vector<Tensor> inputs);
+  // Takes the next batch off the queue (caller holds the lock); requests
+  // found past their deadline go to `expired`.
+  std::vector<std::shared_ptr<Request>> TakeBatch(std::vector<std::shared_ptr<Request>>& expired);
+  void Execute(std::vector<std::shared_ptr<Request>> batch);
 
   const std::shared_ptr<const CompiledModel> model_;
   const BatchingOptions options_;
   const std::function<void(const BatchEvent&)> on_batch_;
   bool batchable_ = false;
+  int64_t max_rows_ = 1;  // rows per run: max_batch_size when batching, else 1
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<std::shared_ptr<Pending>> queue_;  // guarded by mu_
+  std::deque<std::shared_ptr<Request>> queue_;  // guarded by mu_
   int64_t queued_rows_ = 0;                     // guarded by mu_
   bool stopping_ = false;                       // guarded by mu_
   std::vector<std::thread> workers_;

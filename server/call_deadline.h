@@ -11,7 +11,7 @@
 namespace qs {
 
 // No deadline (or one over a day away) becomes a day from now.
-inline Batcher::Clock::time_point SteadyDeadline(const grpc::ServerContext& ctx) {
+inline Batcher::Clock::time_point SteadyDeadline(const grpc::ServerContextBase& ctx) {
   const auto now_sys = std::chrono::system_clock::now();
   const auto now = Batcher::Clock::now();
   const auto deadline = ctx.deadline();
@@ -24,10 +24,18 @@ inline Batcher::Clock::time_point SteadyDeadline(const grpc::ServerContext& ctx)
 // face an expired deadline. That is DEADLINE_EXCEEDED, as the client sees it,
 // not CANCELLED: the requests metric must tell deadline pressure from
 // clients cancelling (found by the soak, docs/RELIABILITY.md#soak).
-inline grpc::Status ExpiredAsDeadlineExceeded(const grpc::ServerContext& ctx,
+//
+// The server's deadline is the client's remaining time counted from when the
+// request arrived, so it falls later than the client's by the request's
+// transit time; the client gives up first and its cancellation reaches the
+// server shortly before the server's own deadline. A cancellation within
+// kDeadlineSlack of the deadline is therefore the deadline's.
+inline constexpr std::chrono::milliseconds kDeadlineSlack{50};
+
+inline grpc::Status ExpiredAsDeadlineExceeded(const grpc::ServerContextBase& ctx,
                                               grpc::Status status) {
   if (status.error_code() == grpc::StatusCode::CANCELLED &&
-      std::chrono::system_clock::now() >= ctx.deadline()) {
+      std::chrono::system_clock::now() + kDeadlineSlack >= ctx.deadline()) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "the deadline expired while the request was handled");
   }

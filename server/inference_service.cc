@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/output_compare.h"
-#include "server/call_deadline.h"
 #include "server/status_util.h"
 
 namespace qs {
@@ -83,47 +82,46 @@ void FillModelMetadata(const ServedModel& model, v1::ModelMetadata* out) {
   }
 }
 
-grpc::Status InferenceServiceImpl::Predict(grpc::ServerContext* ctx,
-                                           const v1::PredictRequest* req,
-                                           v1::PredictResponse* resp) {
-  ServingGate::Ticket ticket = registry_.gate().TryEnter();
-  if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
-  RequestMetrics metrics(metrics_);
-  return metrics.Finish(ExpiredAsDeadlineExceeded(*ctx, DoPredict(ctx, req, resp, metrics)));
+grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(grpc::CallbackServerContext* ctx,
+                                                        const v1::PredictRequest* req,
+                                                        v1::PredictResponse* resp) {
+  return StartInferenceCall(ctx, registry_, metrics_,
+                            [this, req, resp](RequestMetrics& metrics, PreparedRun& run) {
+                              return Prepare(*req, resp, metrics, run);
+                            });
 }
 
-grpc::Status InferenceServiceImpl::DoPredict(grpc::ServerContext* ctx,
-                                             const v1::PredictRequest* req,
-                                             v1::PredictResponse* resp,
-                                             RequestMetrics& metrics) {
+grpc::Status InferenceServiceImpl::Prepare(const v1::PredictRequest& req,
+                                           v1::PredictResponse* resp, RequestMetrics& metrics,
+                                           PreparedRun& run) const {
   // NOT_FOUND for the model or variant: `metrics` counts it as "unknown".
-  std::shared_ptr<const ServedModel> model = registry_.Find(req->model());
-  if (model == nullptr) return ModelNotFound(req->model());
+  std::shared_ptr<const ServedModel> model = registry_.Find(req.model());
+  if (model == nullptr) return ModelNotFound(req.model());
   const std::string variant_name =
-      req->variant().empty() ? model->default_variant : req->variant();
+      req.variant().empty() ? model->default_variant : req.variant();
   const BuiltVariant* variant = model->built.Find(variant_name);
   if (variant == nullptr) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("variant: '", variant_name, "' is not a variant of model '",
-                                     req->model(), "' (variants: ", VariantNames(model->built),
+                                     req.model(), "' (variants: ", VariantNames(model->built),
                                      ")"));
   }
   metrics.Serving(model->FindMetrics(variant_name));
   const CompiledModel& compiled = *variant->model;
   std::vector<int> output_index;
-  for (int i = 0; i < req->output_names_size(); ++i) {
+  for (int i = 0; i < req.output_names_size(); ++i) {
     const auto& outs = compiled.outputs();
     auto it = std::find_if(outs.begin(), outs.end(),
-                           [&](const ValueInfo& o) { return o.name == req->output_names(i); });
+                           [&](const ValueInfo& o) { return o.name == req.output_names(i); });
     if (it == outs.end()) {
-      return Invalid(absl::StrCat("output_names[", i, "]: '", req->output_names(i),
-                                  "' is not an output of model '", req->model(), "'"));
+      return Invalid(absl::StrCat("output_names[", i, "]: '", req.output_names(i),
+                                  "' is not an output of model '", req.model(), "'"));
     }
     output_index.push_back(static_cast<int>(it - outs.begin()));
   }
   NamedTensors inputs;
-  for (int i = 0; i < req->inputs_size(); ++i) {
-    const v1::Tensor& in = req->inputs(i);
+  for (int i = 0; i < req.inputs_size(); ++i) {
+    const v1::Tensor& in = req.inputs(i);
     auto t = DecodeTensor(in, absl::StrCat("inputs[", i, "] ('", in.name(), "')"), limits_);
     if (!t.ok()) return ToGrpcStatus(t.status());
     inputs.emplace_back(in.name(), std::move(*t));
@@ -132,30 +130,33 @@ grpc::Status InferenceServiceImpl::DoPredict(grpc::ServerContext* ctx,
   if (!ordered.ok()) return ToGrpcStatus(ordered.status());
   absl::Status valid = compiled.ValidateInputs(*ordered);
   if (!valid.ok()) return ToGrpcStatus(valid);
-  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-  absl::StatusOr<std::vector<Tensor>> outputs =
-      model->Run(model->IndexOf(variant_name), std::move(*ordered), SteadyDeadline(*ctx),
-                 [ctx] { return ctx->IsCancelled(); }, metrics.variant(), req->request_id());
-  if (!outputs.ok()) return ToGrpcStatus(outputs.status());
-  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
 
-  resp->set_model(model->name());
-  resp->set_variant(variant_name);
-  resp->set_request_id(req->request_id());
-  if (output_index.empty()) {
-    output_index.resize(outputs->size());
-    std::iota(output_index.begin(), output_index.end(), 0);
-  }
-  for (int i : output_index) {
-    EncodeTensor((*outputs)[i], compiled.outputs()[i].name, req->raw_output(),
-                 resp->add_outputs());
-  }
-  // Top-k of the first float32 output: the logits of neural models, the
-  // class probabilities of ai.onnx.ml classifiers (whose first output is
-  // the int64 label).
-  if (const Tensor* scores = FirstFloatOutput(*outputs); req->top_k() > 0 && scores != nullptr) {
-    FillTopK(*scores, req->top_k(), resp);
-  }
+  run.variant = model->IndexOf(variant_name);
+  run.inputs = *std::move(ordered);
+  run.request_id = req.request_id();
+  // The request and response live until the call is done; `compiled` as
+  // long as the call holds the model.
+  run.respond = [&req, resp, &compiled, model_name = model->name(), variant_name,
+                 output_index](const std::vector<Tensor>& outputs) mutable {
+    resp->set_model(model_name);
+    resp->set_variant(variant_name);
+    resp->set_request_id(req.request_id());
+    if (output_index.empty()) {
+      output_index.resize(outputs.size());
+      std::iota(output_index.begin(), output_index.end(), 0);
+    }
+    for (int i : output_index) {
+      EncodeTensor(outputs[i], compiled.outputs()[i].name, req.raw_output(), resp->add_outputs());
+    }
+    // Top-k of the first float32 output: the logits of neural models, the
+    // class probabilities of ai.onnx.ml classifiers (whose first output is
+    // the int64 label).
+    if (const Tensor* scores = FirstFloatOutput(outputs); req.top_k() > 0 && scores != nullptr) {
+      FillTopK(*scores, req.top_k(), resp);
+    }
+    return grpc::Status::OK;
+  };
+  run.model = std::move(model);
   return grpc::Status::OK;
 }
 

@@ -3,21 +3,27 @@
 #pragma once
 
 #include "quantserve/v1/inference.grpc.pb.h"
+#include "server/inference_call.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/tensor_codec.h"
 
 namespace qs {
 
-class InferenceServiceImpl final : public quantserve::v1::InferenceService::Service {
+// Predict uses gRPC's callback API (server/inference_call.h); the metadata
+// methods stay synchronous.
+class InferenceServiceImpl final
+    : public quantserve::v1::InferenceService::WithCallbackMethod_Predict<
+          quantserve::v1::InferenceService::Service> {
  public:
   // `metrics` may be null (no metrics); it must outlive the service.
   InferenceServiceImpl(const ModelRegistry& registry, DecodeLimits limits,
                        const ServerMetrics* metrics = nullptr)
       : registry_(registry), limits_(limits), metrics_(metrics) {}
 
-  grpc::Status Predict(grpc::ServerContext* ctx, const quantserve::v1::PredictRequest* req,
-                       quantserve::v1::PredictResponse* resp) override;
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* ctx,
+                                    const quantserve::v1::PredictRequest* req,
+                                    quantserve::v1::PredictResponse* resp) override;
   grpc::Status GetModelMetadata(grpc::ServerContext* ctx,
                                 const quantserve::v1::GetModelMetadataRequest* req,
                                 quantserve::v1::ModelMetadata* resp) override;
@@ -30,8 +36,10 @@ class InferenceServiceImpl final : public quantserve::v1::InferenceService::Serv
  private:
   // NOT_FOUND naming the field and the served models.
   grpc::Status ModelNotFound(const std::string& name) const;
-  grpc::Status DoPredict(grpc::ServerContext* ctx, const quantserve::v1::PredictRequest* req,
-                         quantserve::v1::PredictResponse* resp, RequestMetrics& metrics);
+  // Resolves and validates a Predict request into `run`.
+  grpc::Status Prepare(const quantserve::v1::PredictRequest& req,
+                       quantserve::v1::PredictResponse* resp, RequestMetrics& metrics,
+                       PreparedRun& run) const;
 
   const ModelRegistry& registry_;
   const DecodeLimits limits_;

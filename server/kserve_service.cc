@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/kserve_codec.h"
-#include "server/call_deadline.h"
 #include "server/status_util.h"
 
 namespace qs {
@@ -143,22 +142,20 @@ grpc::Status KServeServiceImpl::ModelMetadata(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status KServeServiceImpl::ModelInfer(grpc::ServerContext* ctx,
-                                           const ModelInferRequest* req,
-                                           ModelInferResponse* resp) {
-  ServingGate::Ticket ticket = registry_.gate().TryEnter();
-  if (!ticket) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
-  RequestMetrics metrics(metrics_);
-  return metrics.Finish(ExpiredAsDeadlineExceeded(*ctx, DoModelInfer(ctx, req, resp, metrics)));
+grpc::ServerUnaryReactor* KServeServiceImpl::ModelInfer(grpc::CallbackServerContext* ctx,
+                                                        const ModelInferRequest* req,
+                                                        ModelInferResponse* resp) {
+  return StartInferenceCall(ctx, registry_, metrics_,
+                            [this, req, resp](RequestMetrics& metrics, PreparedRun& run) {
+                              return Prepare(*req, resp, metrics, run);
+                            });
 }
 
-grpc::Status KServeServiceImpl::DoModelInfer(grpc::ServerContext* ctx,
-                                             const ModelInferRequest* req,
-                                             ModelInferResponse* resp,
-                                             RequestMetrics& metrics) {
+grpc::Status KServeServiceImpl::Prepare(const ModelInferRequest& req, ModelInferResponse* resp,
+                                        RequestMetrics& metrics, PreparedRun& run) const {
   std::shared_ptr<const ServedModel> model;
   const BuiltVariant* variant = nullptr;
-  grpc::Status s = Resolve(req->model_name(), req->model_version(), "model_name",
+  grpc::Status s = Resolve(req.model_name(), req.model_version(), "model_name",
                            "model_version", &model, &variant);
   if (!s.ok()) return s;  // NOT_FOUND: counted as model/variant "unknown"
   metrics.Serving(model->FindMetrics(variant->report.name));
@@ -167,8 +164,8 @@ grpc::Status KServeServiceImpl::DoModelInfer(grpc::ServerContext* ctx,
   const auto& model_outputs = compiled.outputs();
 
   std::vector<int> output_index;
-  for (int i = 0; i < req->outputs_size(); ++i) {
-    const std::string& name = req->outputs(i).name();
+  for (int i = 0; i < req.outputs_size(); ++i) {
+    const std::string& name = req.outputs(i).name();
     auto it = std::find_if(model_outputs.begin(), model_outputs.end(),
                            [&](const ValueInfo& o) { return o.name == name; });
     if (it == model_outputs.end()) {
@@ -180,15 +177,15 @@ grpc::Status KServeServiceImpl::DoModelInfer(grpc::ServerContext* ctx,
   }
 
   // Raw inputs: one raw_input_contents entry per input, in order, for all.
-  const bool use_raw = req->raw_input_contents_size() > 0;
+  const bool use_raw = req.raw_input_contents_size() > 0;
   NamedTensors inputs;
-  for (int i = 0; i < req->inputs_size(); ++i) {
-    const ModelInferRequest::InferInputTensor& in = req->inputs(i);
+  for (int i = 0; i < req.inputs_size(); ++i) {
+    const ModelInferRequest::InferInputTensor& in = req.inputs(i);
     const std::string field = absl::StrCat("inputs[", i, "] ('", in.name(), "')");
     const std::string raw_field = absl::StrCat("raw_input_contents[", i, "]");
-    if (use_raw && i >= req->raw_input_contents_size()) {
-      return Invalid(absl::StrCat(field, ": has no ", raw_field, " (", req->inputs_size(),
-                                  " inputs, ", req->raw_input_contents_size(),
+    if (use_raw && i >= req.raw_input_contents_size()) {
+      return Invalid(absl::StrCat(field, ": has no ", raw_field, " (", req.inputs_size(),
+                                  " inputs, ", req.raw_input_contents_size(),
                                   " raw_input_contents); when raw_input_contents is used, "
                                   "every input must be given there"));
     }
@@ -198,41 +195,44 @@ grpc::Status KServeServiceImpl::DoModelInfer(grpc::ServerContext* ctx,
       return Invalid(absl::StrCat(field, ": '", in.name(), "' is not an input of model '",
                                   model->name(), "' (inputs: ", ValueNames(model_inputs), ")"));
     }
-    auto t = DecodeKServeInput(in, use_raw ? &req->raw_input_contents(i) : nullptr, field,
+    auto t = DecodeKServeInput(in, use_raw ? &req.raw_input_contents(i) : nullptr, field,
                                raw_field, limits_);
     if (!t.ok()) return ToGrpcStatus(t.status());
     s = CheckAgainstModel(*t, *it, field, in.datatype());
     if (!s.ok()) return s;
     inputs.emplace_back(in.name(), std::move(*t));
   }
-  if (req->raw_input_contents_size() > req->inputs_size()) {
-    return Invalid(absl::StrCat("raw_input_contents: ", req->raw_input_contents_size(),
-                                " entries, but the request has ", req->inputs_size(),
+  if (req.raw_input_contents_size() > req.inputs_size()) {
+    return Invalid(absl::StrCat("raw_input_contents: ", req.raw_input_contents_size(),
+                                " entries, but the request has ", req.inputs_size(),
                                 " inputs; give one entry per input, in order"));
   }
 
   auto ordered = compiled.OrderInputs(inputs);  // missing or repeated inputs
   if (!ordered.ok()) return ToGrpcStatus(ordered.status());
-  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
   // Through the variant's batcher, like quantserve.v1 Predict, so both APIs
   // share batching and queue limits.
-  absl::StatusOr<std::vector<Tensor>> outputs =
-      model->Run(model->IndexOf(variant->report.name), std::move(*ordered), SteadyDeadline(*ctx),
-                 [ctx] { return ctx->IsCancelled(); }, metrics.variant(), req->id());
-  if (!outputs.ok()) return ToGrpcStatus(outputs.status());
-  if (ctx->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-
-  resp->set_model_name(model->name());
-  resp->set_model_version(variant->report.name);
-  resp->set_id(req->id());
-  if (output_index.empty()) {
-    output_index.resize(outputs->size());
-    std::iota(output_index.begin(), output_index.end(), 0);
-  }
-  for (int i : output_index) {
-    EncodeKServeOutput((*outputs)[i], model_outputs[i].name, resp->add_outputs(),
-                       use_raw ? resp->add_raw_output_contents() : nullptr);
-  }
+  run.variant = model->IndexOf(variant->report.name);
+  run.inputs = *std::move(ordered);
+  run.request_id = req.id();
+  // The request and response live until the call is done; `model_outputs`
+  // as long as the call holds the model.
+  run.respond = [&req, resp, &model_outputs, use_raw, output_index, model_name = model->name(),
+                 version = variant->report.name](const std::vector<Tensor>& outputs) mutable {
+    resp->set_model_name(model_name);
+    resp->set_model_version(version);
+    resp->set_id(req.id());
+    if (output_index.empty()) {
+      output_index.resize(outputs.size());
+      std::iota(output_index.begin(), output_index.end(), 0);
+    }
+    for (int i : output_index) {
+      EncodeKServeOutput(outputs[i], model_outputs[i].name, resp->add_outputs(),
+                         use_raw ? resp->add_raw_output_contents() : nullptr);
+    }
+    return grpc::Status::OK;
+  };
+  run.model = std::move(model);
   return grpc::Status::OK;
 }
 

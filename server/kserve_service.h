@@ -9,13 +9,18 @@
 #include <vector>
 
 #include "inference/grpc_predict_v2.grpc.pb.h"
+#include "server/inference_call.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/tensor_codec.h"
 
 namespace qs {
 
-class KServeServiceImpl final : public inference::GRPCInferenceService::Service {
+// ModelInfer uses gRPC's callback API (server/inference_call.h); the other
+// methods stay synchronous.
+class KServeServiceImpl final
+    : public inference::GRPCInferenceService::WithCallbackMethod_ModelInfer<
+          inference::GRPCInferenceService::Service> {
  public:
   // ServerReady is true once the registry holds every configured model
   // (ModelRegistry::loaded()) and is not draining. `metrics` may be null (no
@@ -36,8 +41,9 @@ class KServeServiceImpl final : public inference::GRPCInferenceService::Service 
   grpc::Status ModelMetadata(grpc::ServerContext* ctx,
                              const inference::ModelMetadataRequest* req,
                              inference::ModelMetadataResponse* resp) override;
-  grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* req,
-                          inference::ModelInferResponse* resp) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
+                                       const inference::ModelInferRequest* req,
+                                       inference::ModelInferResponse* resp) override;
 
  private:
   // The model and its variant named by `version` (empty: the default);
@@ -47,8 +53,10 @@ class KServeServiceImpl final : public inference::GRPCInferenceService::Service 
                        std::shared_ptr<const ServedModel>* model,
                        const BuiltVariant** variant) const;
 
-  grpc::Status DoModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* req,
-                            inference::ModelInferResponse* resp, RequestMetrics& metrics);
+  // Resolves and validates a ModelInfer request into `run`.
+  grpc::Status Prepare(const inference::ModelInferRequest& req,
+                       inference::ModelInferResponse* resp, RequestMetrics& metrics,
+                       PreparedRun& run) const;
 
   const ModelRegistry& registry_;
   const DecodeLimits limits_;

@@ -18,9 +18,17 @@ class MalformedRequestInterceptor : public grpc::experimental::Interceptor {
         methods->GetRecvMessage() == nullptr) {
       malformed_ = true;
     }
+    // The synchronous API answers such a call INTERNAL, the callback API
+    // (Predict, ModelInfer) UNIMPLEMENTED with no message.
+    const auto failed = [&] {
+      const grpc::Status status = methods->GetSendStatus();
+      return status.error_code() == grpc::StatusCode::INTERNAL ||
+             (status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
+              status.error_message().empty());
+    };
     if (malformed_ &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
-        methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
+        failed()) {
       methods->ModifySendStatus(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           "request: the message bytes are not a valid protobuf request for " + method_ +

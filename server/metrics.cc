@@ -302,20 +302,6 @@ std::shared_ptr<ModelMetrics> ServerMetrics::ForModelMonitoring(
   return m;
 }
 
-absl::StatusOr<std::vector<Tensor>> RunUnbatched(const CompiledModel& model,
-                                                 std::vector<Tensor> inputs,
-                                                 VariantMetrics* metrics) {
-  BatchEvent event;
-  event.requests = 1;
-  event.rows = !inputs.empty() && inputs[0].rank() > 0 ? inputs[0].shape()[0] : 1;
-  const auto start = std::chrono::steady_clock::now();
-  auto outputs = model.RunOrdered(std::move(inputs));
-  event.compute = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - start);
-  if (metrics) metrics->ObserveBatch(event);
-  return outputs;
-}
-
 void RequestMetrics::Serving(std::shared_ptr<VariantMetrics> variant) {
   if (resolved_) return;
   resolved_ = true;

@@ -146,12 +146,6 @@ class ServerMetrics {
   int port_ = 0;
 };
 
-// Runs `model` without a batcher and reports the run to `metrics` (may be
-// null) as a batch of one with no queue time.
-absl::StatusOr<std::vector<Tensor>> RunUnbatched(const CompiledModel& model,
-                                                 std::vector<Tensor> inputs,
-                                                 VariantMetrics* metrics);
-
 // Times one inference request in a service handler and counts its outcome
 // against the variant that served it, or against the "unknown" fallback when
 // the handler returns before resolving one. `metrics` may be null (no-op).
@@ -167,7 +161,6 @@ class RequestMetrics {
 
   // The request resolved to `variant` (may be null); counts it in flight.
   void Serving(std::shared_ptr<VariantMetrics> variant);
-  VariantMetrics* variant() const { return variant_.get(); }
   // Counts the status code, observes the duration, ends in flight; returns
   // `status` unchanged.
   grpc::Status Finish(grpc::Status status);

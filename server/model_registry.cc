@@ -1,5 +1,7 @@
 #include "server/model_registry.h"
 
+#include <optional>
+
 #include "engine/output_compare.h"
 #include "server/metrics.h"
 
@@ -12,30 +14,34 @@ int ServedModel::IndexOf(const std::string& variant) const {
   return -1;
 }
 
-absl::StatusOr<std::vector<Tensor>> ServedModel::Run(int index, std::vector<Tensor> inputs,
-                                                     Batcher::Clock::time_point deadline,
-                                                     const std::function<bool()>& cancelled,
-                                                     VariantMetrics* metrics,
-                                                     const std::string& request_id) const {
+std::shared_ptr<Batcher::Request> ServedModel::Submit(int index, std::vector<Tensor> inputs,
+                                                      Batcher::Clock::time_point deadline,
+                                                      std::string request_id,
+                                                      Batcher::Done done) const {
   // Tensor copies share their buffers: keeping the inputs for a replay costs
   // a reference count, not a copy.
-  const bool sampled = drift != nullptr && drift->ShouldSample(index);
-  std::vector<Tensor> kept_inputs;
-  if (sampled) kept_inputs = inputs;
-  absl::StatusOr<std::vector<Tensor>> outputs;
-  Batcher* batcher = index < static_cast<int>(batchers.size()) ? batchers[index].get() : nullptr;
-  if (batcher != nullptr) {
-    outputs = batcher->Run(std::move(inputs), deadline, cancelled);
-  } else {
-    outputs = RunUnbatched(*built.variants[index].model, std::move(inputs), metrics);
-  }
-  if (!outputs.ok() || outputs->empty()) return outputs;
-  const Tensor* scores = FirstFloatOutput(*outputs);
+  std::optional<std::vector<Tensor>> sampled_inputs;
+  if (drift != nullptr && drift->ShouldSample(index)) sampled_inputs = inputs;
+  auto observed = [this, index, sampled_inputs = std::move(sampled_inputs),
+                   request_id = std::move(request_id),
+                   done = std::move(done)](Batcher::Result outputs) mutable {
+    if (outputs.ok()) Observe(index, std::move(sampled_inputs), *outputs, request_id);
+    done(std::move(outputs));
+  };
+  return batchers[index]->Submit(std::move(inputs), deadline, std::move(observed));
+}
+
+void ServedModel::Observe(int index, std::optional<std::vector<Tensor>> sampled_inputs,
+                          const std::vector<Tensor>& outputs,
+                          const std::string& request_id) const {
+  if (outputs.empty()) return;
+  const Tensor* scores = FirstFloatOutput(outputs);
   if (feedback != nullptr && !request_id.empty() && scores != nullptr) {
     feedback->Record(request_id, index, RowArgMax(*scores));
   }
-  if (sampled) drift->Submit(index, std::move(kept_inputs), *outputs, request_id);
-  return outputs;
+  if (sampled_inputs) {
+    drift->Submit(index, std::move(*sampled_inputs), outputs, request_id);
+  }
 }
 
 std::shared_ptr<VariantMetrics> ServedModel::FindMetrics(const std::string& variant) const {

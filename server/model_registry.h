@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,6 @@ struct ModelMetrics;    // server/metrics.h
 struct ServedModel {
   BuiltModel built;
   std::string default_variant;
-  // One per variant, same order as built.variants. A Batcher is internally
-  // synchronized, so requests share it through the const ServedModel.
-  std::vector<std::shared_ptr<Batcher>> batchers;
   // One per variant, same order: its Prometheus children, created when the
   // model is published (empty when the server keeps no metrics).
   std::vector<std::shared_ptr<VariantMetrics>> metrics;
@@ -42,23 +40,37 @@ struct ServedModel {
   std::shared_ptr<DriftMonitor> drift;
   std::shared_ptr<FeedbackStore> feedback;
   std::shared_ptr<ModelMetrics> model_metrics;  // may be null
+  // One per variant, same order as built.variants. A Batcher is internally
+  // synchronized, so requests share it through the const ServedModel.
+  // Declared last, so destroyed first: ~Batcher finishes queued requests,
+  // whose callbacks (Submit) still report to `drift` and `feedback`.
+  std::vector<std::shared_ptr<Batcher>> batchers;
 
   const std::string& name() const { return built.name; }
   // Position of `variant` in built.variants; -1 if there is none.
   int IndexOf(const std::string& variant) const;
-  // Runs one request's inputs (graph order, validated) on variant `index`:
-  // through its batcher when it has one; then offers the request to drift
-  // monitoring and, when `request_id` is set, keeps its top-1 answers for
-  // Feedback. `metrics` (may be null) observes an unbatched run.
-  absl::StatusOr<std::vector<Tensor>> Run(int index, std::vector<Tensor> inputs,
-                                          Batcher::Clock::time_point deadline,
-                                          const std::function<bool()>& cancelled,
-                                          VariantMetrics* metrics,
-                                          const std::string& request_id) const;
+  // Runs one request's inputs (graph order, validated) on variant `index`
+  // without waiting: the request goes to the variant's batcher, and `done`
+  // gets its outputs on a batcher thread (or within this call when the
+  // batcher refuses it) after drift monitoring has been offered the request
+  // and, when `request_id` is set, its top-1 answers were kept for Feedback.
+  // The caller keeps this model alive until `done` has returned, and must
+  // not drop its last reference on the batcher thread (inside `done`): the
+  // model's destructor joins that thread. Returns the queued request (null
+  // when it was answered already), which the caller may abandon.
+  std::shared_ptr<Batcher::Request> Submit(int index, std::vector<Tensor> inputs,
+                                           Batcher::Clock::time_point deadline,
+                                           std::string request_id, Batcher::Done done) const;
   // The variant's metrics, or nullptr if `variant` does not exist or has none.
   // Shared: a request keeps its variant's metrics alive past a reload that
   // replaces this model (it counts its status after the handler returns).
   std::shared_ptr<VariantMetrics> FindMetrics(const std::string& variant) const;
+
+ private:
+  // Feedback and drift monitoring of a finished run; `sampled_inputs` are
+  // the request's inputs when drift monitoring sampled it.
+  void Observe(int index, std::optional<std::vector<Tensor>> sampled_inputs,
+               const std::vector<Tensor>& outputs, const std::string& request_id) const;
 };
 
 class ModelRegistry {

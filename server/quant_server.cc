@@ -89,11 +89,14 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                static_cast<int>(config.server.shutdown_grace_ms));
   }
-  // Bounds the sync server's threads (one per call in progress): beyond it,
-  // new calls get RESOURCE_EXHAUSTED at once. Unbounded, a flood of calls
-  // that clients abandon grew to thousands of threads (docs/RELIABILITY.md).
+  // Bounds the calls in progress: beyond it, new calls get RESOURCE_EXHAUSTED
+  // at once. Inference calls (callback API) are counted by the serving gate;
+  // the synchronous metadata methods hold a thread each, bounded by the
+  // quota. Unbounded, a flood of calls that clients abandon grew to thousands
+  // of threads (docs/RELIABILITY.md).
   server->max_concurrent_calls_ = EffectiveMaxConcurrentCalls(
       config, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  server->registry_.gate().SetLimit(server->max_concurrent_calls_);
   grpc::ResourceQuota quota("quantserve-calls");
   quota.SetMaxThreads(server->max_concurrent_calls_);
   builder.SetResourceQuota(quota);

@@ -30,9 +30,10 @@ JOBS="${JOBS:-$(nproc)}"
 [ "$JOBS" -gt 2 ] && JOBS=2
 FUZZ_TARGETS="fuzz_onnx_import fuzz_config fuzz_predict fuzz_model_infer"
 # The concurrency tests: the batcher, drift shadowing/mirroring, the drift
-# monitor's replay thread, graceful shutdown (serving gate + registry).
+# monitor's replay thread, graceful shutdown (serving gate + registry),
+# callback calls cancelled or expiring while queued (metrics_test).
 TSAN_TESTS="batching/batcher_test monitoring/drift_monitor_test
-  monitoring/drift_server_test server/shutdown_test"
+  monitoring/drift_server_test server/shutdown_test metrics/metrics_test"
 
 # Sanitizer runtime options. halt_on_error: the first report fails the test.
 # abort_on_error: an ASan report ends the process with SIGABRT (a core and

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "engine/data/npy.h"
@@ -132,12 +133,87 @@ TEST(BatcherTest, QueuedRequestsFinishWhenTheBatcherStops) {
   EXPECT_TRUE(result.ok()) << result.status();
 }
 
-TEST(BatcherTest, BatchSizeOneRunsDirectly) {
-  Batcher batcher(Model(), BatchingOptions{});
+TEST(BatcherTest, BatchSizeOneRunsEachRequestAlone) {
+  std::vector<BatchEvent> events;
+  Batcher batcher(Model(), BatchingOptions{}, [&](const BatchEvent& e) { events.push_back(e); });
   EXPECT_FALSE(batcher.batching());
-  auto r = batcher.Run({Image(3)}, Clock::now() + std::chrono::seconds(5), nullptr);
+  Tensor three(DataType::kFloat32, {3, 1, 28, 28});
+  auto r = batcher.Run({three}, Clock::now() + std::chrono::seconds(5), nullptr);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ((*r)[0].shape(), (Shape{1, 10}));
+  EXPECT_EQ((*r)[0].shape(), (Shape{3, 10}));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].rows, 3);
+  EXPECT_EQ(events[0].requests, 1);
+}
+
+// The asynchronous form: the answer comes on a worker thread, also without
+// batching, so a gRPC callback handler never runs the model itself.
+TEST(BatcherTest, SubmitAnswersOnAWorkerThread) {
+  for (int max_batch : {1, 8}) {
+    BatchingOptions options;
+    options.max_batch_size = max_batch;
+    options.max_queue_delay = std::chrono::milliseconds(1);
+    Batcher batcher(Model(), options);
+    std::promise<std::pair<std::thread::id, Batcher::Result>> answer;
+    auto request = batcher.Submit({Image(4)}, Clock::now() + std::chrono::seconds(5),
+                                  [&](Batcher::Result r) {
+                                    answer.set_value({std::this_thread::get_id(), std::move(r)});
+                                  });
+    EXPECT_NE(request, nullptr);
+    auto [thread, result] = answer.get_future().get();
+    EXPECT_NE(thread, std::this_thread::get_id()) << max_batch;
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ((*result)[0].shape(), (Shape{1, 10}));
+    // Answered: too late to take it back.
+    EXPECT_FALSE(request->Abandon());
+  }
+}
+
+TEST(BatcherTest, AnAbandonedRequestIsNeverAnswered) {
+  BatchingOptions options;
+  options.max_batch_size = 64;
+  options.max_queue_delay = std::chrono::milliseconds(100);
+  std::vector<BatchEvent> events;
+  std::atomic<int> answered{0};
+  {
+    Batcher batcher(Model(), options, [&](const BatchEvent& e) { events.push_back(e); });
+    auto gone = batcher.Submit({Image(5)}, Clock::now() + std::chrono::seconds(5),
+                               [&](Batcher::Result) { ++answered; });
+    ASSERT_NE(gone, nullptr);
+    EXPECT_TRUE(gone->Abandon());
+    EXPECT_FALSE(gone->Abandon());  // once
+    auto kept = batcher.Run({Image(6)}, Clock::now() + std::chrono::seconds(5), nullptr);
+    EXPECT_TRUE(kept.ok());
+  }  // the destructor drains the queue: the abandoned request stays unanswered
+  EXPECT_EQ(answered, 0);
+  int64_t rows = 0;
+  for (const auto& e : events) rows += e.rows;
+  EXPECT_EQ(rows, 1) << "the abandoned request ran";
+}
+
+// Nobody waits on a submitted request: the batcher itself answers it when
+// its deadline passes in the queue.
+TEST(BatcherTest, ASubmittedRequestPastItsDeadlineIsAnsweredByTheBatcher) {
+  BatchingOptions options;
+  options.max_batch_size = 64;
+  options.max_queue_delay = std::chrono::milliseconds(100);
+  Batcher batcher(Model(), options);
+  std::promise<Batcher::Result> answer;
+  const auto start = Clock::now();
+  batcher.Submit({Image(7)}, start + std::chrono::milliseconds(20),
+                 [&](Batcher::Result r) { answer.set_value(std::move(r)); });
+  auto future = answer.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(future.get().status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(BatcherTest, ARefusedSubmitAnswersAtOnce) {
+  Batcher batcher(Model(), BatchingOptions{});
+  absl::StatusCode code = absl::StatusCode::kOk;
+  auto request = batcher.Submit({Image(0)}, Clock::now() - std::chrono::milliseconds(1),
+                                [&](Batcher::Result r) { code = r.status().code(); });
+  EXPECT_EQ(request, nullptr);
+  EXPECT_EQ(code, absl::StatusCode::kDeadlineExceeded);
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ constexpr char kMissing[] = "no-such-thing-7f3a";  // must never become a label 
 bool HaveDataset() { return std::filesystem::exists(kData + "/train-images-idx3-ubyte.gz"); }
 
 // fmnist_cnn: fp32 (+ w8a8 when the dataset is installed), batched;
-// fmnist_unbatched: fp32 without batching.
+// fmnist_unbatched: fp32 without batching; fmnist_slow: a 1 s batching delay.
 ServerConfig TestConfig() {
   ServerConfig config;
   config.server.grpc_address = "127.0.0.1:0";
@@ -45,6 +45,11 @@ ServerConfig TestConfig() {
   ModelConfig unbatched = model;
   unbatched.name = "fmnist_unbatched";
   unbatched.batching = BatchingConfig{};
+  // A lone request waits a whole second for its batch to fill.
+  ModelConfig slow = model;
+  slow.name = "fmnist_slow";
+  slow.batching.max_batch_size = 256;
+  slow.batching.max_queue_delay_us = 1000000;
   if (HaveDataset()) {
     DatasetConfig eval;
     eval.inputs = kData + "/t10k-images-idx3-ubyte.gz";
@@ -60,7 +65,7 @@ ServerConfig TestConfig() {
     w8a8.activations = ActivationQuantConfig{};  // 8 bits, minmax
     model.variants.push_back(w8a8);
   }
-  config.models = {model, unbatched};
+  config.models = {model, unbatched, slow};
   return config;
 }
 
@@ -208,7 +213,9 @@ TEST_F(MetricsTest, LatencyHistogramsPerVariant) {
             after.Value(rows + "_count", kFp32));
 }
 
-TEST_F(MetricsTest, UnbatchedRunsReportComputeWithoutQueueTime) {
+// Without batching, every request is a batch of its own, run by the
+// model's worker (its queue time is the wait for that worker).
+TEST_F(MetricsTest, UnbatchedRunsAreBatchesOfOne) {
   const Scrape before = Get();
   EXPECT_EQ(Predict(Request("fmnist_unbatched", 3)), grpc::StatusCode::OK);
   const Scrape after = Get();
@@ -220,7 +227,8 @@ TEST_F(MetricsTest, UnbatchedRunsReportComputeWithoutQueueTime) {
   EXPECT_EQ(delta("quantserve_compute_duration_seconds_count"), 1);
   EXPECT_GT(delta("quantserve_compute_duration_seconds_sum"), 0);
   EXPECT_EQ(delta("quantserve_queue_duration_seconds_count"), 1);
-  EXPECT_EQ(after.Value("quantserve_queue_duration_seconds_sum", kUnbatched), 0);
+  EXPECT_GE(delta("quantserve_queue_duration_seconds_sum"), 0);
+  EXPECT_LT(delta("quantserve_queue_duration_seconds_sum"), 1.0);  // no batching delay
 }
 
 // A call whose deadline expires while the server works on it: gRPC marks it
@@ -273,6 +281,52 @@ TEST_F(MetricsTest, ExpiredDeadlinesAreCountedAsDeadlineExceededNotCancelled) {
     EXPECT_EQ(delta(after, "DEADLINE_EXCEEDED"), 1) << (kserve ? "ModelInfer" : "Predict");
     EXPECT_EQ(delta(after, "CANCELLED"), 0) << (kserve ? "ModelInfer" : "Predict");
   }
+}
+
+// A queued call holds no thread (gRPC callback API), so nobody waits on it:
+// a client's cancellation or an expired deadline must take the request out
+// of the queue and answer the call at once, not when its batch would run.
+TEST_F(MetricsTest, CallsGivenUpWhileQueuedLeaveTheQueueAtOnce) {
+  const Labels slow = {{"model", "fmnist_slow"}, {"variant", "fp32"}, {"bits", "32"}};
+  const std::string name = "quantserve_requests_total";
+  const Scrape before = Get();
+  auto stub = v1::InferenceService::NewStub(channel_);
+  {
+    grpc::ClientContext ctx;
+    v1::PredictResponse resp;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      ctx.TryCancel();
+    });
+    EXPECT_EQ(stub->Predict(&ctx, Request("fmnist_slow", 1), &resp).error_code(),
+              grpc::StatusCode::CANCELLED);
+    canceller.join();
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+    v1::PredictResponse resp;
+    EXPECT_EQ(stub->Predict(&ctx, Request("fmnist_slow", 1), &resp).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // Both were answered long before the 1 s batching delay of either.
+  const auto asked = std::chrono::steady_clock::now();
+  auto delta = [&](const Scrape& after, const std::string& metric, const Labels& labels) {
+    return after.Value(metric, labels) - before.Value(metric, labels);
+  };
+  Scrape after = Get();
+  while (delta(after, name, With(slow, "code", "CANCELLED")) +
+                 delta(after, name, With(slow, "code", "DEADLINE_EXCEEDED")) < 2 &&
+         std::chrono::steady_clock::now() - asked < std::chrono::milliseconds(600)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    after = Get();
+  }
+  EXPECT_EQ(delta(after, name, With(slow, "code", "CANCELLED")), 1);
+  EXPECT_EQ(delta(after, name, With(slow, "code", "DEADLINE_EXCEEDED")), 1);
+  EXPECT_EQ(after.Value("quantserve_inflight_requests", slow), 0);
+  // And neither ever runs: past the delay, the model has run no batch.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_EQ(delta(Get(), "quantserve_batch_size_count", slow), 0);
 }
 
 TEST_F(MetricsTest, InflightIsBackToZero) {

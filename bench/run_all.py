@@ -93,11 +93,28 @@ def calib_inputs(path):
     return files
 
 
-def config_yaml(name, path, fmnist, calib_npy, variants, evaluate=False):
-    lines = ["server:", "  grpc_address: 127.0.0.1:0", "  metrics_address: 127.0.0.1:0",
-             "  intra_op_threads: 2", "models:", "  - name: " + name, "    path: " + path,
-             "    default_variant: " + variants[-1]]
-    lines.append("    batching: {max_batch_size: 32, max_queue_delay_us: 2000}")
+# How the gRPC comparison's server is tuned, per model (docs/BENCHMARKS.md says why):
+# the activation cache holds the buffers of every batch size dynamic batching forms (ResNet-18
+# at 1..32 rows: ~480 MB; at the 256 MiB default, 30 % of its buffers missed the cache and
+# were page-faulted in again); the tiny Fashion-MNIST CNN computes a batch in under a
+# millisecond, so two single-threaded workers with a short queue delay beat one two-threaded
+# worker waiting 2 ms.
+def serving_tuning(fmnist):
+    if fmnist:
+        return {"server": ["  intra_op_threads: 1", "  activation_cache_mb: 1024"],
+                "batching": "{max_batch_size: 32, max_queue_delay_us: 200, workers: 2}"}
+    return {"server": ["  intra_op_threads: 2", "  activation_cache_mb: 1024"],
+            "batching": "{max_batch_size: 32, max_queue_delay_us: 2000}"}
+
+
+def config_yaml(name, path, fmnist, calib_npy, variants, evaluate=False, serving=None):
+    tuning = serving or {"server": ["  intra_op_threads: 2"],
+                         "batching": "{max_batch_size: 32, max_queue_delay_us: 2000}"}
+    lines = ["server:", "  grpc_address: 127.0.0.1:0", "  metrics_address: 127.0.0.1:0"]
+    lines += tuning["server"]
+    lines += ["models:", "  - name: " + name, "    path: " + path,
+              "    default_variant: " + variants[-1]]
+    lines.append("    batching: " + tuning["batching"])
     if fmnist and evaluate:
         lines.append("    evaluation: {format: idx, inputs: %s/t10k-images-idx3-ubyte.gz, "
                      "labels: %s/t10k-labels-idx1-ubyte.gz}" % (FMNIST, FMNIST))
@@ -228,7 +245,11 @@ def measure_model(tools, name, path, kind, a, tmp):
 
     # gRPC: 32 concurrent batch-1 clients, dynamic batching, against the engine at the batch
     # size that forms.
-    server = Server(tools, cfg, tmp)
+    serve_cfg = os.path.join(tmp, name + "_serve.yaml")
+    with open(serve_cfg, "w") as f:
+        f.write(config_yaml(name, path, fmnist, calib, ["fp32", "w8a8"],
+                            serving=serving_tuning(fmnist)))
+    server = Server(tools, serve_cfg, tmp)
     try:
         addr = server.address()
         subprocess.run([tools.loadgen, "--address", addr, "--model", name, "--variant", "w8a8",
@@ -343,8 +364,10 @@ def markdown(results, a, started):
                     100 * r["engine_acc_fp32"], 100 * r["engine_acc_w8a8"]))
     out += ["", "### gRPC server vs in-process engine", "",
             "`quantserve-loadgen --concurrency 32 --batch 1` (closed loop, w8a8, %d s) against "
-            "`quantserve serve` (dynamic batching: max 32 rows, 2 ms queue delay; 2 intra-op "
-            "threads, 1 worker), then `quantserve bench --threads 2` at the mean batch size the "
+            "`quantserve serve` (dynamic batching, max 32 rows; `activation_cache_mb: 1024`; "
+            "fmnist_cnn: 200 µs queue delay, 2 workers of 1 intra-op thread; the others: 2 ms "
+            "queue delay, 1 worker of 2 intra-op threads — `serving_tuning` in "
+            "`bench/run_all.py`), then `quantserve bench --threads 2` at the mean batch size the "
             "server formed (from `quantserve_batch_size`; engine samples/s at its median run "
             "time, so the ratio is conservative). Client and server share the cores." %
             (2 * a.seconds), "",

@@ -166,7 +166,7 @@ absl::StatusOr<BatchingConfig> ParseBatching(const YamlReader& reader,
                              &batching.max_queue_delay_us));
   RETURN_IF_ERROR(map.GetInt("max_queue_rows", 1, kMaxQueueRows,
                              &batching.max_queue_rows));
-  RETURN_IF_ERROR(map.GetInt("workers", 1, kMaxBatchWorkers,
+  RETURN_IF_ERROR(map.GetInt("workers", 0, kMaxBatchWorkers,
                              &batching.workers));
   // A full batch must fit in the queue, or it could never form.
   if (batching.max_queue_rows < batching.max_batch_size) {

@@ -84,7 +84,9 @@ struct BatchingConfig {
   // Rows that may wait; a request that would exceed this fails with
   // RESOURCE_EXHAUSTED. 1..1048576 (1 << 20), and >= max_batch_size.
   int max_queue_rows = 1024;
-  int workers = 1;  // batches run concurrently; 1..64
+  // Batches (unbatched: requests) run concurrently; 0..64. 0 = automatic:
+  // 1 when batching, else enough to fill the cores (cores / intra_op_threads).
+  int workers = 0;
   bool operator==(const BatchingConfig&) const = default;
 };
 
@@ -163,9 +165,10 @@ struct ServerSection {
   // flight get shutdown_grace_ms) so that clients reconnect and spread over
   // replicas added since; 0 = never. 0..86400000 (1 day).
   int64_t max_connection_age_ms = 0;
-  // Calls the gRPC server handles at once (each holds a thread, including
-  // calls waiting in a batching queue); calls beyond it fail at once with
-  // RESOURCE_EXHAUSTED instead of growing threads and memory without bound
+  // Calls the gRPC server handles at once (inference calls, including those
+  // waiting in a batching queue, counted by the serving gate; metadata calls
+  // hold a thread each); calls beyond it fail at once with
+  // RESOURCE_EXHAUSTED instead of growing memory and threads without bound
   // under a flood. 0 = automatic: EffectiveMaxConcurrentCalls(). 16..65536.
   int max_concurrent_calls = 0;
   // Idle activation buffers (>= 256 KiB) the engine keeps for the next

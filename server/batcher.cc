@@ -1,6 +1,10 @@
 #include "server/batcher.h"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <cstring>
+#include <new>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -45,7 +49,20 @@ Tensor ConcatRows(const std::vector<const Tensor*>& parts, int64_t rows) {
 
 bool Batcher::Request::Abandon() {
   int expected = kQueued;
-  return state.compare_exchange_strong(expected, kAbandoned);
+  if (!state.compare_exchange_strong(expected, kAbandoned)) return false;
+  // Its rows no longer count against max_queue_rows or fill a batch.
+  batcher->Forget(this);
+  return true;
+}
+
+void Batcher::Forget(const Request* request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A worker may have erased it first (TakeBatch drops abandoned requests).
+  auto it = std::find_if(queue_.begin(), queue_.end(),
+                         [&](const std::shared_ptr<Request>& r) { return r.get() == request; });
+  if (it == queue_.end()) return;
+  queued_rows_ -= request->rows;
+  queue_.erase(it);
 }
 
 bool Batcher::Request::Claim() {
@@ -61,7 +78,12 @@ Batcher::Batcher(std::shared_ptr<const CompiledModel> model, BatchingOptions opt
   for (const auto& in : model_->inputs()) batchable_ &= !in.shape.empty() && in.shape[0] < 0;
   for (const auto& out : model_->outputs()) batchable_ &= !out.shape.empty() && out.shape[0] < 0;
   max_rows_ = batching() ? options_.max_batch_size : 1;
-  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+  int workers = options_.workers;
+  if (workers <= 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    workers = batching() ? 1 : std::max(1, cores / std::max(1, options_.threads_per_run));
+  }
+  for (int i = 0; i < workers; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
   }
 }
@@ -96,6 +118,7 @@ std::shared_ptr<Batcher::Request> Batcher::Submit(std::vector<Tensor> inputs,
     r->rows = 1;  // a run of its own; counts as one row of the queue
   }
   r->inputs = std::move(inputs);
+  r->batcher = this;
   r->deadline = deadline;
   r->done = std::move(done);
   absl::Status refused;
@@ -180,6 +203,8 @@ std::vector<std::shared_ptr<Batcher::Request>> Batcher::TakeBatch(
 }
 
 void Batcher::WorkerLoop() {
+  // Named for `top -H`, perf and debuggers (at most 15 characters).
+  pthread_setname_np(pthread_self(), "qs-batcher");
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -223,7 +248,16 @@ void Batcher::Execute(std::vector<std::shared_ptr<Request>> batch) {
       inputs.push_back(ConcatRows(parts, event.rows));
     }
   }
-  Result outputs = model_->RunOrdered(std::move(inputs));
+  Result outputs = absl::InternalError("not run");
+  try {
+    outputs = model_->RunOrdered(std::move(inputs));
+  } catch (const std::bad_alloc&) {
+    // Answer the batch's callers; an exception on this thread would end the
+    // process.
+    outputs = absl::ResourceExhaustedError("out of memory running the model");
+  } catch (const std::exception& e) {
+    outputs = absl::InternalError(absl::StrCat("error running the model: ", e.what()));
+  }
   event.compute = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   // Report before answering, so a caller that got its answer sees its batch.
   if (on_batch_) on_batch_(event);

@@ -2,8 +2,8 @@
 // inputs share all but the batch dimension are concatenated along dim 0,
 // run as one batch, and split again. A batch closes when it reaches
 // `max_batch_size` rows or when its oldest request has waited
-// `max_queue_delay`; a request never runs past its deadline, and an
-// abandoned (cancelled) request is dropped from the queue.
+// `max_queue_delay`; a request whose deadline has passed when its batch
+// forms is not run, and an abandoned (cancelled) request leaves the queue.
 //
 // Requests always run on the batcher's own worker threads, also without
 // batching (a batch of one): callers hand a request over and are called
@@ -30,7 +30,12 @@ struct BatchingOptions {
   int max_batch_size = 1;  // rows; 1 disables batching
   std::chrono::microseconds max_queue_delay{500};
   int64_t max_queue_rows = 1024;  // beyond this, RESOURCE_EXHAUSTED
-  int workers = 1;                // batches (or unbatched requests) run concurrently
+  // Batches (or, without batching, requests) run concurrently. 0 =
+  // automatic: 1 when batching (a busy worker lets the next batch grow),
+  // else hardware threads / threads_per_run, so that concurrent unbatched
+  // requests fill the cores as they did on gRPC's own threads.
+  int workers = 0;
+  int threads_per_run = 1;  // the engine's intra-op threads (for `workers: 0`)
 };
 
 // What one executed batch looked like (for metrics and tests). Without
@@ -53,8 +58,10 @@ class Batcher {
   class Request {
    public:
     // Takes the request back if no worker has claimed it yet: true means
-    // `done` will never be called (the caller answers the request itself);
-    // false means it is running or answered, and `done` is called (or was).
+    // `done` will never be called (the caller answers the request itself)
+    // and the request has left the queue; false means it is running or
+    // answered, and `done` is called (or was). The caller keeps the
+    // batcher alive meanwhile.
     bool Abandon();
 
    private:
@@ -69,6 +76,7 @@ class Batcher {
     Clock::time_point deadline;
     Done done;
     std::atomic<int> state{kQueued};
+    Batcher* batcher = nullptr;
   };
 
   Batcher(std::shared_ptr<const CompiledModel> model, BatchingOptions options,
@@ -80,7 +88,9 @@ class Batcher {
   // dtypes). `done` is called exactly once — on a worker thread, or within
   // this call when the request is refused (expired deadline, full queue,
   // shutting down; then the result is null) — unless Abandon() returns true.
-  // A request still queued at `deadline` gets DEADLINE_EXCEEDED.
+  // A request found past `deadline` when its batch forms gets
+  // DEADLINE_EXCEEDED instead of running (callers that must answer at the
+  // deadline itself abandon the request then, as Run and gRPC calls do).
   std::shared_ptr<Request> Submit(std::vector<Tensor> inputs, Clock::time_point deadline,
                                   Done done);
 
@@ -93,6 +103,8 @@ class Batcher {
 
  private:
   void WorkerLoop();
+  // Removes an abandoned request from the queue, if it is still there.
+  void Forget(const Request* request);
   // Takes the next batch off the queue (caller holds the lock); requests
   // found past their deadline go to `expired`.
   std::vector<std::shared_ptr<Request>> TakeBatch(std::vector<std::shared_ptr<Request>>& expired);

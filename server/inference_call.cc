@@ -1,7 +1,9 @@
 #include "server/inference_call.h"
 
 #include <atomic>
+#include <exception>
 #include <mutex>
+#include <new>
 #include <optional>
 
 #include "server/call_deadline.h"
@@ -11,16 +13,36 @@
 namespace qs {
 namespace {
 
+// A status for an exception escaping request handling: the call is answered
+// and the server keeps serving (an exception on a batcher thread would
+// otherwise end the process).
+grpc::Status FromException(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::bad_alloc&) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "the server ran out of memory handling this request");
+  } catch (const std::exception& e) {
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        std::string("error handling this request: ") + e.what());
+  } catch (...) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "unknown error handling this request");
+  }
+}
+
 // What the call's reactor and the batcher's callback share. The reactor may
 // be gone (OnDone) while a batcher thread still holds this.
 class CallState {
  public:
   CallState(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
-            ServingGate::Ticket ticket, const ServerMetrics* metrics)
-      : ctx_(ctx), reactor_(reactor), ticket_(std::in_place, std::move(ticket)),
-        metrics_(metrics) {}
+            const ServerMetrics* metrics)
+      : ctx_(ctx), reactor_(reactor), metrics_(metrics) {}
 
   RequestMetrics& metrics() { return metrics_; }
+  // Held while Finish hands the answer to gRPC; OnDone waits for it before
+  // deleting the reactor (gRPC runs OnDone on another thread once the
+  // answer is out, but Finish may still be reading the reactor then).
+  std::mutex& finishing() { return finish_mu_; }
 
   // The first call answers; later ones are ignored (a cancellation racing
   // the batcher's answer).
@@ -28,23 +50,21 @@ class CallState {
     if (finished_.exchange(true)) return;
     {
       // Answered after the client gave up (the run was under way): count
-      // what the client saw.
+      // what the client saw. IsCancelled also sees an expiry whose OnCancel
+      // gRPC has not delivered yet.
       std::lock_guard<std::mutex> lock(mu_);
-      if (cancelled_ && status.ok()) {
+      if (status.ok() && (cancelled_ || ctx_->IsCancelled())) {
         status = grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
       }
     }
     status = ExpiredAsDeadlineExceeded(*ctx_, std::move(status));
     metrics_.Finish(status);
-    HandOver(reactor_);  // the response this thread wrote, to OnDone's thread
+    std::lock_guard<std::mutex> lock(finish_mu_);
     reactor_->Finish(std::move(status));
-    // After the answer is handed to gRPC, so that shutdown, which waits for
-    // the gate to empty, never cancels a call that has its answer.
-    ticket_.reset();
   }
 
   // The request is queued (null: it was answered already).
-  void Queued(std::shared_ptr<Batcher::Request> request) {
+  void Queued(const std::shared_ptr<Batcher::Request>& request) {
     bool cancelled = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -76,11 +96,11 @@ class CallState {
 
   grpc::CallbackServerContext* const ctx_;
   grpc::ServerUnaryReactor* const reactor_;
-  std::optional<ServingGate::Ticket> ticket_;
   RequestMetrics metrics_;
   std::atomic<bool> finished_{false};
+  std::mutex finish_mu_;
   std::mutex mu_;
-  bool cancelled_ = false;                     // guarded by mu_
+  bool cancelled_ = false;  // guarded by mu_
   // Weak: the request's callback owns this state (a strong reference here
   // would be a cycle, leaking every call); gone once the batcher is done.
   std::weak_ptr<Batcher::Request> request_;  // guarded by mu_
@@ -90,28 +110,62 @@ class InferenceCall final : public grpc::ServerUnaryReactor {
  public:
   InferenceCall(grpc::CallbackServerContext* ctx, ServingGate::Ticket ticket,
                 const ServerMetrics* metrics)
-      : state_(std::make_shared<CallState>(ctx, this, std::move(ticket), metrics)) {}
+      : state_(std::make_shared<CallState>(ctx, this, metrics)),
+        ticket_(std::move(ticket)) {}
 
   const std::shared_ptr<CallState>& state() const { return state_; }
   void Hold(std::shared_ptr<const ServedModel> model) { model_ = std::move(model); }
 
   void OnCancel() override {
-    TakeOver(static_cast<grpc::ServerUnaryReactor*>(this));
+    TakeOver(Key());
     std::shared_ptr<CallState> state = state_;  // Cancel may end in OnDone
     state->Cancel();
   }
   void OnDone() override {
-    TakeOver(static_cast<grpc::ServerUnaryReactor*>(this));
+    TakeOver(Key());
+    { std::lock_guard<std::mutex> wait_for_finish(state_->finishing()); }
     delete this;
   }
 
+  // The address TSan hand-overs are keyed by.
+  void* Key() { return static_cast<grpc::ServerUnaryReactor*>(this); }
+
  private:
   std::shared_ptr<CallState> state_;
+  // Released with the reactor, once gRPC is done with the call (its answer
+  // is on the wire): a draining shutdown, which waits for the gate to
+  // empty, then never cuts off an answer.
+  ServingGate::Ticket ticket_;
   // The model lives until gRPC is done with the call, and is released here,
   // on a gRPC thread: never on the batcher thread that answered, because
   // the model's destructor joins its batcher's threads.
   std::shared_ptr<const ServedModel> model_;
 };
+
+// Validates the request and queues it; the call is answered on every path.
+void Start(InferenceCall* call, grpc::CallbackServerContext* ctx, const PrepareRun& prepare) {
+  std::shared_ptr<CallState> state = call->state();
+  PreparedRun run;
+  grpc::Status prepared = prepare(state->metrics(), run);
+  if (!prepared.ok()) return state->Finish(std::move(prepared));
+  call->Hold(run.model);
+  if (ctx->IsCancelled()) {
+    return state->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
+  }
+  const ServedModel& model = *run.model;
+  std::shared_ptr<Batcher::Request> request = model.Submit(
+      run.variant, std::move(run.inputs), SteadyDeadline(*ctx), std::move(run.request_id),
+      [state, respond = std::move(run.respond)](Batcher::Result outputs) {
+        grpc::Status status;
+        try {
+          status = outputs.ok() ? respond(*outputs) : ToGrpcStatus(outputs.status());
+        } catch (...) {
+          status = FromException(std::current_exception());
+        }
+        state->Finish(std::move(status));
+      });
+  state->Queued(request);
+}
 
 }  // namespace
 
@@ -122,35 +176,23 @@ grpc::ServerUnaryReactor* StartInferenceCall(grpc::CallbackServerContext* ctx,
   absl::Status refused;
   ServingGate::Ticket ticket = registry.gate().TryEnter(&refused);
   if (!ticket) {
+    // Counted under model "unknown": the model is not looked up.
+    grpc::Status status = RequestMetrics(metrics).Finish(ToGrpcStatus(refused));
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(refused));
+    reactor->Finish(std::move(status));
     return reactor;
   }
   auto* call = new InferenceCall(ctx, std::move(ticket), metrics);
   // The reactor is not bound to the call until this returns: gRPC keeps a
   // Finish() from another thread until then, so `call` stays valid here.
-  std::shared_ptr<CallState> state = call->state();
-  PreparedRun run;
-  grpc::Status prepared = prepare(state->metrics(), run);
-  if (!prepared.ok()) {
-    state->Finish(std::move(prepared));
-    HandOver(static_cast<grpc::ServerUnaryReactor*>(call));
-    return call;
+  try {
+    Start(call, ctx, prepare);
+  } catch (...) {
+    // E.g. bad_alloc decoding a huge tensor: answer the call (a reactor
+    // that never finishes would hold its gate ticket forever).
+    call->state()->Finish(FromException(std::current_exception()));
   }
-  call->Hold(run.model);
-  if (ctx->IsCancelled()) {
-    state->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
-    HandOver(static_cast<grpc::ServerUnaryReactor*>(call));
-    return call;
-  }
-  const ServedModel& model = *run.model;
-  std::shared_ptr<Batcher::Request> request = model.Submit(
-      run.variant, std::move(run.inputs), SteadyDeadline(*ctx), std::move(run.request_id),
-      [state, respond = std::move(run.respond)](Batcher::Result outputs) {
-        state->Finish(outputs.ok() ? respond(*outputs) : ToGrpcStatus(outputs.status()));
-      });
-  state->Queued(std::move(request));
-  HandOver(static_cast<grpc::ServerUnaryReactor*>(call));
+  HandOver(call->Key());  // to OnCancel / OnDone on gRPC's threads
   return call;
 }
 

@@ -201,6 +201,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
   batching.max_queue_delay = std::chrono::microseconds(mc.batching.max_queue_delay_us);
   batching.max_queue_rows = mc.batching.max_queue_rows;
   batching.workers = mc.batching.workers;
+  batching.threads_per_run = config_.server.intra_op_threads > 0
+                                 ? config_.server.intra_op_threads
+                                 : static_cast<int>(std::thread::hardware_concurrency());
   RETURN_IF_ERROR(SetUpMonitoring(mc, *served));
   for (size_t i = 0; i < served->built.variants.size(); ++i) {
     std::shared_ptr<VariantMetrics> metrics = served->metrics[i];

@@ -115,7 +115,7 @@ TEST_F(ServingConfigTest, Defaults) {
   EXPECT_EQ(b.max_batch_size, 1);
   EXPECT_EQ(b.max_queue_delay_us, 500);
   EXPECT_EQ(b.max_queue_rows, 1024);
-  EXPECT_EQ(b.workers, 1);
+  EXPECT_EQ(b.workers, 0);  // automatic
   // Default-constructed structs agree with the loaded defaults.
   EXPECT_EQ(ServerSection().max_tensor_elements, s.max_tensor_elements);
   EXPECT_EQ(BatchingConfig().max_queue_rows, b.max_queue_rows);
@@ -129,7 +129,7 @@ TEST_F(ServingConfigTest, EmptySectionsMeanDefaults) {
   EXPECT_EQ(config->models[0].batching.max_batch_size, 1);
   config = Parse(Model({"    batching: {}"}));
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->models[0].batching.workers, 1);
+  EXPECT_EQ(config->models[0].batching.workers, 0);
 }
 
 TEST_F(ServingConfigTest, ParsesEveryServingKey) {
@@ -288,12 +288,12 @@ TEST_F(ServingConfigTest, BatchingRangeErrors) {
       {"    batching: {max_queue_rows: 1048577}",
        "test.yaml:4:32: models[0].batching.max_queue_rows: value 1048577 is "
        "out of range (allowed: 1..1048576)"},
-      {"    batching: {workers: 0}",
-       "test.yaml:4:25: models[0].batching.workers: value 0 is out of range "
-       "(allowed: 1..64)"},
+      {"    batching: {workers: -1}",
+       "test.yaml:4:25: models[0].batching.workers: value -1 is out of range "
+       "(allowed: 0..64)"},
       {"    batching: {workers: 65}",
        "test.yaml:4:25: models[0].batching.workers: value 65 is out of range "
-       "(allowed: 1..64)"},
+       "(allowed: 0..64)"},
       {"    batching: {max_batch_size: 32, max_queue_rows: 16}",
        "test.yaml:4:52: models[0].batching.max_queue_rows: value 16 is less "
        "than max_batch_size (32), so a full batch could never be queued "

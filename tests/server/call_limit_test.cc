@@ -117,7 +117,7 @@ TEST(CallLimitTest, TheAutomaticBoundAdmitsAFullBatchingQueue) {
   ServerConfig config = Config(0);
   // 64 + 4 per core, plus the batched model's whole queue.
   EXPECT_EQ(EffectiveMaxConcurrentCalls(config, 2), 64 + 8 + 1024);
-  config.models[0].batching.max_batch_size = 1;  // unbatched: no queue
+  config.models[0].batching.max_batch_size = 1;  // unbatched: queued requests wait for a worker only
   EXPECT_EQ(EffectiveMaxConcurrentCalls(config, 2), 64 + 8);
   config.server.max_concurrent_calls = 500;
   EXPECT_EQ(EffectiveMaxConcurrentCalls(config, 2), 500);

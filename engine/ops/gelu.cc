@@ -78,8 +78,4 @@ void GeluErfInPlace(float* x, int64_t n) {
 
 void GeluErfInPlaceScalar(float* x, int64_t n) { ScalarLoop(x, n); }
 
-float GeluErfExact(float x) {
-  return static_cast<float>(0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))));
-}
-
 }  // namespace qs

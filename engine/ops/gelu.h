@@ -13,9 +13,8 @@ namespace qs {
 
 void GeluErfInPlace(float* x, int64_t n);
 
-// The portable loop with the same approximation, and the exact one with
-// std::erf, for tests to hold the vector loop to.
+// The portable loop with the same approximation, for tests to hold the
+// vector loop to.
 void GeluErfInPlaceScalar(float* x, int64_t n);
-float GeluErfExact(float x);
 
 }  // namespace qs

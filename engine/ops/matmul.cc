@@ -109,17 +109,14 @@ absl::StatusOr<MatmulShapes> ResolveMatmul(const OpContext& c) {
   // The product written through Transpose(y_perm): output dim i is product
   // dim y_perm[i], so product dim y_perm[i] has the output's stride i.
   ASSIGN_OR_RETURN(auto y_perm, PermAttr(c.node, "y_perm", r.out.size()));
-  Shape out_strides;
   if (!y_perm.empty()) {
-    out_strides = RowMajorStrides(r.out);
+    Shape out_strides = RowMajorStrides(r.out);
     Shape product = r.out;
     for (size_t i = 0; i < y_perm.size(); ++i) r.out[i] = product[y_perm[i]];
     const Shape stored = RowMajorStrides(r.out);
     for (size_t i = 0; i < y_perm.size(); ++i) out_strides[y_perm[i]] = stored[i];
-  }
-  // dst = the product with the promoted size-1 dims put back (plain when
-  // it is not transposed).
-  if (!y_perm.empty()) {
+    // dst = the product with the promoted size-1 dims put back (plain when
+    // it is not transposed).
     r.dst_strides = out_strides;
     if (a_vec) r.dst_strides.insert(r.dst_strides.end() - (b_vec ? 0 : 1), 1);
     if (b_vec) r.dst_strides.push_back(1);

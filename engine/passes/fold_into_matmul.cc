@@ -124,8 +124,7 @@ absl::Status FoldIntoMatMul(Graph& graph) {
       removed[t] = true;
     }
   }
-  EraseNodes(graph, removed);
-  RemoveUnusedInitializers(graph);
+  EraseNodes(graph, removed);  // the pass driver drops the folded scales
   return absl::OkStatus();
 }
 

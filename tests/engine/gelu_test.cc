@@ -12,6 +12,9 @@
 namespace qs {
 namespace {
 
+// The erf form itself, in double precision.
+double GeluErfExact(float x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
 std::vector<float> Sweep() {
   std::vector<float> x;
   for (int i = -200000; i <= 200000; ++i) x.push_back(static_cast<float>(i) * 6e-5f);  // ±12

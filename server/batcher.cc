@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <new>
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "server/usable_cores.h"
 
 namespace qs {
 
@@ -45,6 +47,22 @@ Tensor ConcatRows(const std::vector<const Tensor*>& parts, int64_t rows) {
   return t;
 }
 
+// The status for an exception thrown while running a batch.
+absl::Status StatusFromException(std::exception_ptr error) noexcept {
+  try {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("out of memory running the batch");
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("error running the batch: ", e.what()));
+    }
+  } catch (...) {
+    // Unknown exceptions, or building the message threw.
+  }
+  return absl::InternalError("");
+}
+
 }  // namespace
 
 bool Batcher::Request::Abandon() {
@@ -55,14 +73,15 @@ bool Batcher::Request::Abandon() {
   return true;
 }
 
-void Batcher::Forget(const Request* request) {
+void Batcher::Forget(Request* request) {
+  std::vector<Tensor> inputs;  // freed outside the lock
   std::lock_guard<std::mutex> lock(mu_);
-  // A worker may have erased it first (TakeBatch drops abandoned requests).
-  auto it = std::find_if(queue_.begin(), queue_.end(),
-                         [&](const std::shared_ptr<Request>& r) { return r.get() == request; });
-  if (it == queue_.end()) return;
+  // A worker may have dropped it first (TakeBatch erases abandoned requests).
+  if (!request->counted) return;
+  request->counted = false;
   queued_rows_ -= request->rows;
-  queue_.erase(it);
+  // No worker reads an abandoned request's inputs.
+  inputs.swap(request->inputs);
 }
 
 bool Batcher::Request::Claim() {
@@ -80,8 +99,8 @@ Batcher::Batcher(std::shared_ptr<const CompiledModel> model, BatchingOptions opt
   max_rows_ = batching() ? options_.max_batch_size : 1;
   int workers = options_.workers;
   if (workers <= 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    workers = batching() ? 1 : std::max(1, cores / std::max(1, options_.threads_per_run));
+    // At most the manual maximum (config: 1..64).
+    workers = batching() ? 1 : std::clamp(UsableCores() / std::max(1, options_.threads_per_run), 1, 64);
   }
   for (int i = 0; i < workers; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
@@ -132,8 +151,9 @@ std::shared_ptr<Batcher::Request> Batcher::Submit(std::vector<Tensor> inputs,
                        options_.max_queue_rows, ")"));
     } else {
       r->enqueued = Clock::now();
-      queued_rows_ += r->rows;
       queue_.push_back(r);
+      queued_rows_ += r->rows;
+      r->counted = true;
       // Under the lock: once it is released, the batcher may finish this
       // request and be destroyed (~Batcher drains the queue) before this
       // thread would get to notify, which would then use a destroyed
@@ -196,7 +216,8 @@ std::vector<std::shared_ptr<Batcher::Request>> Batcher::TakeBatch(
         expired.push_back(*it);
       }
     }
-    queued_rows_ -= r.rows;
+    if (r.counted) queued_rows_ -= r.rows;
+    r.counted = false;
     it = queue_.erase(it);
   }
   return batch;
@@ -222,7 +243,7 @@ void Batcher::WorkerLoop() {
     if (!queue_.empty()) wake_.notify_one();
     lock.unlock();
     for (const auto& r : expired) {
-      r->done(absl::DeadlineExceededError("the deadline expired while the request was queued"));
+      Answer(*r, absl::DeadlineExceededError("the deadline expired while the request was queued"));
     }
     if (!batch.empty()) Execute(std::move(batch));
     lock.lock();
@@ -230,6 +251,29 @@ void Batcher::WorkerLoop() {
 }
 
 void Batcher::Execute(std::vector<std::shared_ptr<Request>> batch) {
+  // Every request of the batch is answered exactly once, whatever throws
+  // (bad_alloc concatenating a large batch, in the model, splitting): an
+  // exception leaving this worker thread would end the process, and the
+  // claimed requests would never be answered.
+  size_t answered = 0;
+  try {
+    RunBatch(batch, answered);
+  } catch (...) {
+    const absl::Status error = StatusFromException(std::current_exception());
+    while (answered < batch.size()) Answer(*batch[answered++], error);
+  }
+}
+
+void Batcher::Answer(Request& r, Result result) {
+  try {
+    r.done(std::move(result));
+  } catch (...) {
+    // The caller's callback failed; that is its own business, and the
+    // batch's other requests are still answered.
+  }
+}
+
+void Batcher::RunBatch(const std::vector<std::shared_ptr<Request>>& batch, size_t& answered) {
   const auto start = Clock::now();
   BatchEvent event;
   event.requests = static_cast<int>(batch.size());
@@ -248,33 +292,24 @@ void Batcher::Execute(std::vector<std::shared_ptr<Request>> batch) {
       inputs.push_back(ConcatRows(parts, event.rows));
     }
   }
-  Result outputs = absl::InternalError("not run");
-  try {
-    outputs = model_->RunOrdered(std::move(inputs));
-  } catch (const std::bad_alloc&) {
-    // Answer the batch's callers; an exception on this thread would end the
-    // process.
-    outputs = absl::ResourceExhaustedError("out of memory running the model");
-  } catch (const std::exception& e) {
-    outputs = absl::InternalError(absl::StrCat("error running the model: ", e.what()));
-  }
+  Result outputs = model_->RunOrdered(std::move(inputs));
   event.compute = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   // Report before answering, so a caller that got its answer sees its batch.
   if (on_batch_) on_batch_(event);
   if (batch.size() == 1) {
-    batch.front()->done(std::move(outputs));
+    ++answered;
+    Answer(*batch.front(), std::move(outputs));
     return;
   }
   int64_t row = 0;
   for (const auto& r : batch) {
-    if (!outputs.ok()) {
-      r->done(outputs.status());
-      continue;
+    Result mine = outputs.ok() ? Result(std::vector<Tensor>()) : Result(outputs.status());
+    if (outputs.ok()) {
+      for (const Tensor& out : *outputs) mine->push_back(SliceRows(out, row, r->rows));
     }
-    std::vector<Tensor> mine;
-    for (const Tensor& out : *outputs) mine.push_back(SliceRows(out, row, r->rows));
     row += r->rows;
-    r->done(std::move(mine));
+    ++answered;
+    Answer(*r, std::move(mine));
   }
 }
 

@@ -77,6 +77,7 @@ class Batcher {
     Done done;
     std::atomic<int> state{kQueued};
     Batcher* batcher = nullptr;
+    bool counted = false;  // its rows are in queued_rows_; guarded by the batcher's mu_
   };
 
   Batcher(std::shared_ptr<const CompiledModel> model, BatchingOptions options,
@@ -103,12 +104,19 @@ class Batcher {
 
  private:
   void WorkerLoop();
-  // Removes an abandoned request from the queue, if it is still there.
-  void Forget(const Request* request);
+  // An abandoned request: its rows stop counting and its inputs are freed
+  // at once; the queue entry itself goes at the next scan (O(1) here, so a
+  // mass cancellation is not quadratic in the queue length).
+  void Forget(Request* request);
   // Takes the next batch off the queue (caller holds the lock); requests
   // found past their deadline go to `expired`.
   std::vector<std::shared_ptr<Request>> TakeBatch(std::vector<std::shared_ptr<Request>>& expired);
   void Execute(std::vector<std::shared_ptr<Request>> batch);
+  // Calls a request's callback; an exception from it stays there.
+  static void Answer(Request& r, Result result);
+  // Execute's work; counts in `answered` the requests whose callback it has
+  // called (the first `answered` of `batch`).
+  void RunBatch(const std::vector<std::shared_ptr<Request>>& batch, size_t& answered);
 
   const std::shared_ptr<const CompiledModel> model_;
   const BatchingOptions options_;

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <string>
+#include <thread>
 
 #include "server/call_deadline.h"
 #include "server/status_util.h"
@@ -15,19 +17,23 @@ namespace {
 
 // A status for an exception escaping request handling: the call is answered
 // and the server keeps serving (an exception on a batcher thread would
-// otherwise end the process).
-grpc::Status FromException(std::exception_ptr error) {
+// otherwise end the process). Never throws: a message that cannot be built
+// (out of memory) leaves the code alone.
+grpc::Status FromException(std::exception_ptr error) noexcept {
   try {
-    std::rethrow_exception(error);
-  } catch (const std::bad_alloc&) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "the server ran out of memory handling this request");
-  } catch (const std::exception& e) {
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        std::string("error handling this request: ") + e.what());
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::bad_alloc&) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "the server ran out of memory handling this request");
+    } catch (const std::exception& e) {
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          std::string("error handling this request: ") + e.what());
+    }
   } catch (...) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, "unknown error handling this request");
+    // Unknown exceptions, or building the message threw.
   }
+  return grpc::Status(grpc::StatusCode::INTERNAL, "");
 }
 
 // What the call's reactor and the batcher's callback share. The reactor may
@@ -39,28 +45,40 @@ class CallState {
       : ctx_(ctx), reactor_(reactor), metrics_(metrics) {}
 
   RequestMetrics& metrics() { return metrics_; }
-  // Held while Finish hands the answer to gRPC; OnDone waits for it before
-  // deleting the reactor (gRPC runs OnDone on another thread once the
-  // answer is out, but Finish may still be reading the reactor then).
-  std::mutex& finishing() { return finish_mu_; }
 
   // The first call answers; later ones are ignored (a cancellation racing
   // the batcher's answer).
-  void Finish(grpc::Status status) {
+  // Never throws: a call that is not finished holds its gate ticket and
+  // model forever (and an exception here could be on a batcher thread).
+  void Finish(grpc::Status status) noexcept {
     if (finished_.exchange(true)) return;
-    {
-      // Answered after the client gave up (the run was under way): count
-      // what the client saw. IsCancelled also sees an expiry whose OnCancel
-      // gRPC has not delivered yet.
-      std::lock_guard<std::mutex> lock(mu_);
-      if (status.ok() && (cancelled_ || ctx_->IsCancelled())) {
-        status = grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
+    try {
+      {
+        // Answered after the client gave up (the run was under way): count
+        // what the client saw. IsCancelled also sees an expiry whose
+        // OnCancel gRPC has not delivered yet.
+        std::lock_guard<std::mutex> lock(mu_);
+        if (status.ok() && (cancelled_ || ctx_->IsCancelled())) {
+          status = grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
+        }
       }
+      status = ExpiredAsDeadlineExceeded(*ctx_, std::move(status));
+      metrics_.Finish(status);
+    } catch (...) {
+      status = grpc::Status(grpc::StatusCode::INTERNAL, "");  // allocates nothing
     }
-    status = ExpiredAsDeadlineExceeded(*ctx_, std::move(status));
-    metrics_.Finish(status);
     std::lock_guard<std::mutex> lock(finish_mu_);
+    finishing_thread_ = std::this_thread::get_id();
     reactor_->Finish(std::move(status));
+    finishing_thread_ = std::thread::id();
+  }
+
+  // OnDone waits for a Finish in progress, unless it runs inside that very
+  // Finish (gRPC runs OnDone on its executor, but inline on the calling
+  // thread when the executor has no threads, e.g. during grpc_shutdown).
+  void WaitForFinish() {
+    if (finishing_thread_.load() == std::this_thread::get_id()) return;
+    std::lock_guard<std::mutex> wait(finish_mu_);
   }
 
   // The request is queued (null: it was answered already).
@@ -98,7 +116,11 @@ class CallState {
   grpc::ServerUnaryReactor* const reactor_;
   RequestMetrics metrics_;
   std::atomic<bool> finished_{false};
+  // Held while Finish hands the answer to gRPC; OnDone waits for it before
+  // deleting the reactor (gRPC runs OnDone on another thread once the
+  // answer is out, but Finish may still be reading the reactor then).
   std::mutex finish_mu_;
+  std::atomic<std::thread::id> finishing_thread_{};
   std::mutex mu_;
   bool cancelled_ = false;  // guarded by mu_
   // Weak: the request's callback owns this state (a strong reference here
@@ -123,7 +145,7 @@ class InferenceCall final : public grpc::ServerUnaryReactor {
   }
   void OnDone() override {
     TakeOver(Key());
-    { std::lock_guard<std::mutex> wait_for_finish(state_->finishing()); }
+    state_->WaitForFinish();
     delete this;
   }
 
@@ -189,7 +211,8 @@ grpc::ServerUnaryReactor* StartInferenceCall(grpc::CallbackServerContext* ctx,
     Start(call, ctx, prepare);
   } catch (...) {
     // E.g. bad_alloc decoding a huge tensor: answer the call (a reactor
-    // that never finishes would hold its gate ticket forever).
+    // that never finishes would hold its gate ticket forever). Both never
+    // throw.
     call->state()->Finish(FromException(std::current_exception()));
   }
   HandOver(call->Key());  // to OnCancel / OnDone on gRPC's threads

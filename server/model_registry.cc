@@ -25,7 +25,14 @@ std::shared_ptr<Batcher::Request> ServedModel::Submit(int index, std::vector<Ten
   auto observed = [this, index, sampled_inputs = std::move(sampled_inputs),
                    request_id = std::move(request_id),
                    done = std::move(done)](Batcher::Result outputs) mutable {
-    if (outputs.ok()) Observe(index, std::move(sampled_inputs), *outputs, request_id);
+    if (outputs.ok()) {
+      try {
+        Observe(index, std::move(sampled_inputs), *outputs, request_id);
+      } catch (...) {
+        // Monitoring (a drift replay, a Feedback record) is best effort: the
+        // request is still answered.
+      }
+    }
     done(std::move(outputs));
   };
   return batchers[index]->Submit(std::move(inputs), deadline, std::move(observed));

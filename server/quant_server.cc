@@ -19,6 +19,7 @@
 #include "server/file_fingerprint.h"
 #include "server/malformed_request.h"
 #include "server/malloc_arenas.h"
+#include "server/usable_cores.h"
 #include "server/access_log.h"
 #include "server/config_mapping.h"
 
@@ -95,7 +96,7 @@ absl::StatusOr<std::unique_ptr<QuantServer>> QuantServer::Start(const ServerConf
   // quota. Unbounded, a flood of calls that clients abandon grew to thousands
   // of threads (docs/RELIABILITY.md).
   server->max_concurrent_calls_ = EffectiveMaxConcurrentCalls(
-      config, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      config, UsableCores());
   server->registry_.gate().SetLimit(server->max_concurrent_calls_);
   grpc::ResourceQuota quota("quantserve-calls");
   quota.SetMaxThreads(server->max_concurrent_calls_);
@@ -203,7 +204,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
   batching.workers = mc.batching.workers;
   batching.threads_per_run = config_.server.intra_op_threads > 0
                                  ? config_.server.intra_op_threads
-                                 : static_cast<int>(std::thread::hardware_concurrency());
+                                 : UsableCores();
   RETURN_IF_ERROR(SetUpMonitoring(mc, *served));
   for (size_t i = 0; i < served->built.variants.size(); ++i) {
     std::shared_ptr<VariantMetrics> metrics = served->metrics[i];

@@ -105,7 +105,7 @@ absl::Status LetInt8Flow(Graph& g) {
     const std::string codes = q.outputs[0], chain_end = clip ? clip->inputs[0] : q.inputs[0];
     if (shared_readers) {
       const std::string dequantized = chain_end + "/dequantized";
-      // (Quantize and Clip, which read it too, are removed below.)
+      // (The QuantizeLinear, which reads it too, is removed below.)
       RenameInputs(g, chain_end, dequantized);
       dequantizers.push_back(Node{chain_end + "/dequantize", "DequantizeLinear", "",
                                   {chain_end, q.inputs[1], q.inputs[2]}, {dequantized}});

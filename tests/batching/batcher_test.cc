@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <future>
+#include <stdexcept>
 #include <thread>
 
 #include "engine/data/npy.h"
@@ -205,6 +206,32 @@ TEST(BatcherTest, ASubmittedRequestPastItsDeadlineIsAnsweredByTheBatcher) {
   auto future = answer.get_future();
   ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(future.get().status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// A caller's callback that throws does not take the worker down, and the
+// other requests of its batch still get their rows.
+TEST(BatcherTest, AThrowingCallbackLeavesTheBatchAndTheWorkerServing) {
+  BatchingOptions options;
+  options.max_batch_size = 8;
+  options.max_queue_delay = std::chrono::milliseconds(100);
+  std::vector<BatchEvent> events;
+  Batcher batcher(Model(), options, [&](const BatchEvent& e) { events.push_back(e); });
+  std::promise<Batcher::Result> second;
+  batcher.Submit({Image(1)}, Clock::now() + std::chrono::seconds(5),
+                 [](Batcher::Result) { throw std::runtime_error("caller bug"); });
+  batcher.Submit({Image(2)}, Clock::now() + std::chrono::seconds(5),
+                 [&](Batcher::Result r) { second.set_value(std::move(r)); });
+  auto answer = second.get_future().get();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  auto direct = Model()->RunOrdered({Image(2)});
+  ASSERT_TRUE(direct.ok());
+  for (int k = 0; k < 10; ++k) {
+    EXPECT_NEAR((*answer)[0].data<float>()[k], (*direct)[0].data<float>()[k], 1e-4);
+  }
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].requests, 2);  // one batch
+  auto again = batcher.Run({Image(3)}, Clock::now() + std::chrono::seconds(5), nullptr);
+  EXPECT_TRUE(again.ok()) << again.status();
 }
 
 TEST(BatcherTest, ARefusedSubmitAnswersAtOnce) {

@@ -1,6 +1,6 @@
 // Arbitrary bytes as a KServe v2 inference.ModelInferRequest: bytes that
-// parse are handed to KServeServiceImpl::ModelInfer of a real, loaded server
-// (fuzz_server.h), and the same model name/version to ModelReady and
+// parse are sent to ModelInfer of a real, loaded server over a loopback
+// channel (fuzz_server.h), and the same model name/version to ModelReady and
 // ModelMetadata.
 //
 // Properties beyond "no crash, no sanitizer report":
@@ -122,8 +122,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ModelInferResponse resp;
   grpc::Status status;
   {
-    grpc::ServerContext ctx;
-    status = s.kserve->ModelInfer(&ctx, &req, &resp);
+    grpc::ClientContext ctx;
+    status = s.kserve_stub->ModelInfer(&ctx, req, &resp);
   }
   qs::fuzz::WaitIdle();
   if (!status.ok()) {

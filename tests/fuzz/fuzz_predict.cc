@@ -1,5 +1,5 @@
 // Arbitrary bytes as a quantserve.v1.PredictRequest: bytes that parse are
-// handed to InferenceServiceImpl::Predict of a real, loaded server
+// sent to Predict of a real, loaded server over a loopback channel
 // (fuzz_server.h), then, for a served request with a request_id, to
 // Feedback.
 //
@@ -110,8 +110,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   v1::PredictResponse resp;
   grpc::Status status;
   {
-    grpc::ServerContext ctx;
-    status = s.predict->Predict(&ctx, &req, &resp);
+    grpc::ClientContext ctx;
+    status = s.predict_stub->Predict(&ctx, req, &resp);
   }
   qs::fuzz::WaitIdle();
   if (!status.ok()) {

@@ -51,6 +51,10 @@ FuzzServer* Start() {
   s->limits.reject_nonfinite = s->config.server.nan_policy == NanPolicy::kReject;
   s->predict = new InferenceServiceImpl(s->server->registry(), s->limits, &s->server->metrics());
   s->kserve = new KServeServiceImpl(s->server->registry(), s->limits, &s->server->metrics());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(s->server->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  s->predict_stub = quantserve::v1::InferenceService::NewStub(channel);
+  s->kserve_stub = inference::GRPCInferenceService::NewStub(channel);
   return s;
 }
 

@@ -1,8 +1,9 @@
 // The server the request fuzzers call into: the real QuantServer, started
 // once on a loopback port with the bundled fp32 model (models/fmnist_cnn.onnx)
-// and small request limits, its models loaded; the fuzzers then call the
-// service handlers directly with a default-constructed grpc::ServerContext
-// (no deadline, never cancelled), skipping the transport.
+// and small request limits, its models loaded. The inference calls (Predict,
+// ModelInfer: gRPC's callback API) go through a loopback channel to it, so
+// the whole call path is fuzzed; the synchronous metadata handlers are
+// called directly with a default-constructed grpc::ServerContext.
 //
 // Two models over the same file, so both request paths are covered:
 //   fmnist       variants fp32 (default) and w8a8 (int8, calibrated on the
@@ -12,7 +13,10 @@
 // Limits: max_batch_rows 8, max_tensor_elements 8 * 784.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
 #include <grpcpp/support/status.h>
+
+#include <memory>
 
 #include <cstdio>
 #include <string>
@@ -29,8 +33,11 @@ struct FuzzServer {
   QuantServer* server = nullptr;  // never deleted: lives for the process
   ServerConfig config;
   DecodeLimits limits;
-  InferenceServiceImpl* predict = nullptr;
-  KServeServiceImpl* kserve = nullptr;
+  InferenceServiceImpl* predict = nullptr;  // for its synchronous methods
+  KServeServiceImpl* kserve = nullptr;      // likewise
+  // Over a loopback channel to `server`.
+  std::unique_ptr<quantserve::v1::InferenceService::Stub> predict_stub;
+  std::unique_ptr<inference::GRPCInferenceService::Stub> kserve_stub;
 };
 
 // Starts the server on the first call (from LLVMFuzzerInitialize).
@@ -41,7 +48,7 @@ FuzzServer& GetServer();
 // caused it, and no server thread is running oneDNN code when the process
 // exits (exit() destroys oneDNN's lazily created JIT kernels, and a replay
 // still running then jumps into freed code). Batcher workers need no wait:
-// a call returns only after its batch ran.
+// a call's answer is sent only after its batch ran.
 void WaitIdle();
 
 // A gRPC error from a handler: as CheckError(absl::Status).

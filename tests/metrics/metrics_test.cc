@@ -329,8 +329,10 @@ TEST_F(MetricsTest, CallsGivenUpWhileQueuedLeaveTheQueueAtOnce) {
 }
 
 // The client cancels a long call (4096 rows unbatched, ~0.2 s of compute)
-// while it is decoded, queued or running: whichever, it is counted once, as
-// CANCELLED, and leaves no call in flight.
+// once the server has it (in flight: decoded, queued or running — under
+// ASan, sending the 12.8 MB request alone can outlast a fixed delay, and a
+// call cancelled before it reaches the handler is not counted at all):
+// whichever, it is counted once, as CANCELLED, and leaves no call in flight.
 TEST_F(MetricsTest, ACallCancelledWhileRunningIsCountedOnce) {
   v1::PredictRequest big = Request("fmnist_unbatched", 16);
   v1::Tensor* t = big.mutable_inputs(0);
@@ -342,7 +344,11 @@ TEST_F(MetricsTest, ACallCancelledWhileRunningIsCountedOnce) {
   grpc::ClientContext ctx;
   v1::PredictResponse resp;
   std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (Get().Value("quantserve_inflight_requests", kUnbatched) < 1 &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     ctx.TryCancel();
   });
   EXPECT_EQ(v1::InferenceService::NewStub(channel_)->Predict(&ctx, big, &resp).error_code(),

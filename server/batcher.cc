@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
-#include <new>
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "server/status_util.h"
 #include "server/usable_cores.h"
 
 namespace qs {
@@ -45,22 +45,6 @@ Tensor ConcatRows(const std::vector<const Tensor*>& parts, int64_t rows) {
     offset += part->byte_size();
   }
   return t;
-}
-
-// The status for an exception thrown while running a batch.
-absl::Status StatusFromException(std::exception_ptr error) noexcept {
-  try {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError("out of memory running the batch");
-    } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("error running the batch: ", e.what()));
-    }
-  } catch (...) {
-    // Unknown exceptions, or building the message threw.
-  }
-  return absl::InternalError("");
 }
 
 }  // namespace
@@ -259,7 +243,7 @@ void Batcher::Execute(std::vector<std::shared_ptr<Request>> batch) {
   try {
     RunBatch(batch, answered);
   } catch (...) {
-    const absl::Status error = StatusFromException(std::current_exception());
+    const absl::Status error = StatusFromException(std::current_exception(), "running the batch");
     while (answered < batch.size()) Answer(*batch[answered++], error);
   }
 }

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
-#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -15,25 +14,15 @@
 namespace qs {
 namespace {
 
-// A status for an exception escaping request handling: the call is answered
-// and the server keeps serving (an exception on a batcher thread would
-// otherwise end the process). Never throws: a message that cannot be built
-// (out of memory) leaves the code alone.
+// A status for an exception escaping request handling (StatusFromException):
+// the call is answered and the server keeps serving. Never throws.
 grpc::Status FromException(std::exception_ptr error) noexcept {
+  const absl::Status status = StatusFromException(error, "handling this request");
   try {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::bad_alloc&) {
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "the server ran out of memory handling this request");
-    } catch (const std::exception& e) {
-      return grpc::Status(grpc::StatusCode::INTERNAL,
-                          std::string("error handling this request: ") + e.what());
-    }
+    return ToGrpcStatus(status);
   } catch (...) {
-    // Unknown exceptions, or building the message threw.
+    return grpc::Status(static_cast<grpc::StatusCode>(status.code()), "");
   }
-  return grpc::Status(grpc::StatusCode::INTERNAL, "");
 }
 
 // What the call's reactor and the batcher's callback share. The reactor may

@@ -1,8 +1,8 @@
 #include "engine/kernel.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <new>
+
+#include "engine/buffer_cache.h"
 
 namespace qs {
 
@@ -12,11 +12,12 @@ RunContext::RunContext(const dnnl::engine& engine)
 void* RunContext::Scratch(ScratchSlot slot, size_t bytes) {
   Buffer& b = scratch_[static_cast<int>(slot)];
   if (bytes > b.bytes || b.data == nullptr) {
-    size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
-    void* p = std::aligned_alloc(64, rounded);
-    if (p == nullptr) throw std::bad_alloc();
-    b.data = std::shared_ptr<std::byte>(static_cast<std::byte*>(p),
-                                        [](std::byte* q) { std::free(q); });
+    // Through the activation cache, like tensors: scratch sizes follow the
+    // batch size, and malloc'd buffers of many sizes freed in turn fragmented
+    // the heap (ResNet-18 w8a8 with dynamic batches: +60 MB RSS that never
+    // went back, more than the int8 weights saved).
+    const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+    b.data = BufferCache::Global().Allocate(rounded);
     b.bytes = rounded;
   }
   return b.data.get();

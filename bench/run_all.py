@@ -121,6 +121,8 @@ def config_yaml(name, path, fmnist, calib_npy, variants, evaluate=False, serving
     if fmnist:
         lines.append("    calibration: {format: idx, inputs: %s/train-images-idx3-ubyte.gz, "
                      "limit: 1000}" % FMNIST)
+    elif calib_npy is None:
+        pass  # nothing to calibrate (fp32 only)
     elif isinstance(calib_npy, dict):
         lines.append("    calibration: {format: npy, inputs: {%s}}" % ", ".join(
             "%s: %s" % kv for kv in sorted(calib_npy.items())))
@@ -191,6 +193,25 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+def grpc_floor(tools, a, tmp):
+    """The same server and load as fmnist_cnn's gRPC row on models/fmnist_noop.onnx (same
+    input and output, no computation): what a call costs this machine without the model."""
+    noop = os.path.join(ROOT, "models", "fmnist_noop.onnx")
+    cfg = os.path.join(tmp, "fmnist_noop_serve.yaml")
+    with open(cfg, "w") as f:
+        f.write(config_yaml("fmnist_noop", noop, False, None, ["fp32"],
+                            serving=serving_tuning(True)))
+    server = Server(tools, cfg, tmp)
+    try:
+        common = [tools.loadgen, "--address", server.address(), "--model", "fmnist_noop",
+                  "--concurrency", "32"]
+        subprocess.run(common + ["--requests", "500", "--json"], check=True,
+                       stdout=subprocess.DEVNULL)
+        return run_json(common + ["--duration-s", str(2 * a.seconds), "--json"])
+    finally:
+        server.stop()
 
 
 def measure_model(tools, name, path, kind, a, tmp):
@@ -266,6 +287,8 @@ def measure_model(tools, name, path, kind, a, tmp):
                     "--batch", str(max(1, round(formed))), "--threads", "2", "--seconds",
                     str(a.seconds), "--json"])
     r["server"] = {"loadgen": lg, "formed_batch": formed, "engine": eng}
+    if fmnist:
+        r["server"]["floor"] = grpc_floor(tools, a, tmp)
 
     # Start-up: a w8a8 build with minmax calibration on `calibration_samples` random samples
     # (a multi-input model: on its own calibration files, through the config).
@@ -383,6 +406,17 @@ def markdown(results, a, started):
             p50_rate(eng), x, need, mark(x >= need), lg["load"]))
         targets.append("%s gRPC ≥ %.1f× engine at the formed batch: %.2f× — %s" % (
             r["name"], need, x, mark(x >= need)))
+    for r in results:
+        floor = r["server"].get("floor")
+        if floor:
+            goal = 0.5 * p50_rate(r["server"]["engine"])
+            out += ["", "**The floor of a call.** The same server and load on "
+                    "`models/fmnist_noop.onnx` (%s's input and output, no computation; "
+                    "`tools/zoo/noop_model.py`): %.0f calls/s, p50 %.2f ms, p99 %.2f ms (load %s). "
+                    "%s's 0.5× target asks for %.0f samples/s, %.2f× what the server and client "
+                    "reach on these cores when the model takes no time at all." % (
+                        r["name"], floor["throughput_per_s"], floor["p50_ms"], floor["p99_ms"],
+                        floor["load"], r["name"], goal, ratio(goal, floor["throughput_per_s"]))]
     out += ["", "### Start-up and memory", "",
             "Build = import, minmax calibration on %d random samples, quantization, compilation "
             "(`quantserve bench --preset w8a8 --calibration-data random`). RSS = VmRSS of "

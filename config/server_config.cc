@@ -157,7 +157,7 @@ absl::StatusOr<BatchingConfig> ParseBatching(const YamlReader& reader,
   ASSIGN_OR_RETURN(MapReader map,
                    MapReader::Create(reader, v,
                                      {"max_batch_size", "max_queue_delay_us",
-                                      "max_queue_rows", "workers"},
+                                      "max_queue_rows", "workers", "warm_up"},
                                      "batching settings"));
   BatchingConfig batching;
   RETURN_IF_ERROR(map.GetInt("max_batch_size", 1, kMaxBatchSize,
@@ -168,6 +168,7 @@ absl::StatusOr<BatchingConfig> ParseBatching(const YamlReader& reader,
                              &batching.max_queue_rows));
   RETURN_IF_ERROR(map.GetInt("workers", 0, kMaxBatchWorkers,
                              &batching.workers));
+  RETURN_IF_ERROR(map.GetBool("warm_up", &batching.warm_up));
   // A full batch must fit in the queue, or it could never form.
   if (batching.max_queue_rows < batching.max_batch_size) {
     if (auto rows = map.Find("max_queue_rows")) {

@@ -58,6 +58,29 @@ absl::StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Compile(
   return model;
 }
 
+absl::StatusOr<int> CompiledModel::WarmUp(int64_t max_batch) const {
+  for (const auto& in : graph_.inputs) {
+    if (in.shape.empty() || in.shape[0] >= 0) return 0;  // no batch dim to vary
+    for (size_t d = 1; d < in.shape.size(); ++d) {
+      if (in.shape[d] < 0) return 0;
+    }
+  }
+  auto cached = [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return plans_.size();
+  };
+  const size_t before = cached();
+  for (int64_t batch = 2; batch <= max_batch && cached() < options_.max_cached_plans; ++batch) {
+    std::vector<Shape> shapes;
+    for (const auto& in : graph_.inputs) {
+      shapes.push_back(in.shape);
+      shapes.back()[0] = batch;
+    }
+    RETURN_IF_ERROR(PlanFor(shapes).status());
+  }
+  return static_cast<int>(cached() - before);
+}
+
 std::vector<Plan::LayerInfo> CompiledModel::Layers() const {
   std::lock_guard<std::mutex> lock(mu_);
   return batch1_plan_ ? batch1_plan_->Layers() : std::vector<Plan::LayerInfo>{};

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <thread>
 #include <sstream>
@@ -181,6 +182,31 @@ absl::Status QuantServer::SetUpMonitoring(const ModelConfig& mc, ServedModel& se
   return absl::OkStatus();
 }
 
+namespace {
+
+// Plans for every batch size dynamic batching can form, built before the
+// model is published (see BatchingConfig::warm_up).
+absl::Status WarmUp(const ModelConfig& mc, const BuiltModel& built) {
+  for (const BuiltVariant& v : built.variants) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<int> plans = v.model->WarmUp(mc.batching.max_batch_size);
+    if (!plans.ok()) {
+      return absl::Status(plans.status().code(),
+                          absl::StrCat("model '", mc.name, "' variant '", v.report.name,
+                                       "': warming up batch sizes up to ",
+                                       mc.batching.max_batch_size, ": ",
+                                       plans.status().message()));
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info("model {} variant {}: warmed up {} batch sizes in {:.2f}s", mc.name,
+                 v.report.name, *plans, seconds);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const ModelConfig& mc) {
   // Before building, so that a file replaced during the build is seen as
   // changed by the next reload rather than missed.
@@ -192,6 +218,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
   ReturnFreedMemory();  // the build's transient buffers, kept resident by malloc otherwise
   if (!built_or.ok()) return built_or.status();
   BuiltModel built = *std::move(built_or);
+  if (mc.batching.max_batch_size > 1 && mc.batching.warm_up) {
+    RETURN_IF_ERROR(WarmUp(mc, built));
+  }
   auto served = std::make_shared<ServedModel>();
   served->built = std::move(built);
   served->default_variant = mc.default_variant;

@@ -116,6 +116,7 @@ TEST_F(ServingConfigTest, Defaults) {
   EXPECT_EQ(b.max_queue_delay_us, 500);
   EXPECT_EQ(b.max_queue_rows, 1024);
   EXPECT_EQ(b.workers, 0);  // automatic
+  EXPECT_TRUE(b.warm_up);
   // Default-constructed structs agree with the loaded defaults.
   EXPECT_EQ(ServerSection().max_tensor_elements, s.max_tensor_elements);
   EXPECT_EQ(BatchingConfig().max_queue_rows, b.max_queue_rows);
@@ -154,7 +155,7 @@ TEST_F(ServingConfigTest, ParsesEveryServingKey) {
           "  - name: m",
           "    path: model.onnx",
           "    batching: {max_batch_size: 32, max_queue_delay_us: 0,",
-          "               max_queue_rows: 64, workers: 4}",
+          "               max_queue_rows: 64, workers: 4, warm_up: false}",
           "  - name: n",
           "    path: model.onnx",
           "    batching:",
@@ -179,11 +180,13 @@ TEST_F(ServingConfigTest, ParsesEveryServingKey) {
   EXPECT_EQ(m.max_queue_delay_us, 0);
   EXPECT_EQ(m.max_queue_rows, 64);
   EXPECT_EQ(m.workers, 4);
+  EXPECT_FALSE(m.warm_up);
   const BatchingConfig& n = config->models[1].batching;
   EXPECT_EQ(n.max_batch_size, 4096);
   EXPECT_EQ(n.max_queue_delay_us, 1000000);
   EXPECT_EQ(n.max_queue_rows, 1 << 20);
   EXPECT_EQ(n.workers, 64);
+  EXPECT_TRUE(n.warm_up);
 }
 
 TEST_F(ServingConfigTest, TlsWithoutClientCaIsServerOnly) {
@@ -213,6 +216,11 @@ TEST_F(ServingConfigTest, NanPolicyEnum) {
   EXPECT_THAT(Error(Server({"  nan_policy: [reject]"})),
               HasSubstr("test.yaml:2:15: server.nan_policy: expected one of "
                         "reject, allow, got a list"));
+}
+
+TEST_F(ServingConfigTest, WarmUpIsABool) {
+  EXPECT_THAT(Error(Model({"    batching: {max_batch_size: 8, warm_up: 1}"})),
+              HasSubstr("batching.warm_up: expected true or false, got \"1\""));
 }
 
 TEST_F(ServingConfigTest, AccessLogIsABool) {
@@ -309,7 +317,7 @@ TEST_F(ServingConfigTest, BatchingRangeErrors) {
   EXPECT_EQ(Error(Model({"    batching: {max_batch: 8}"})),
             "test.yaml:4:16: models[0].batching.max_batch: unknown key "
             "(allowed: max_batch_size, max_queue_delay_us, max_queue_rows, "
-            "workers)");
+            "workers, warm_up)");
   EXPECT_EQ(Error(Model({"    batching: 32"})),
             "test.yaml:4:15: models[0].batching: expected batching settings "
             "(a map), got a scalar");
@@ -549,7 +557,7 @@ TEST_F(ServingConfigTest, SetUnknownKeysListTheAllowedOnes) {
   EXPECT_EQ(Error(Model({}), Set({"models.m.batching.size=4"})),
             "--set models.m.batching.size=4: models[0].batching.size: unknown "
             "key (allowed: max_batch_size, max_queue_delay_us, "
-            "max_queue_rows, workers)");
+            "max_queue_rows, workers, warm_up)");
   EXPECT_THAT(Error(Model({}), Set({"models.m.batchng.workers=4"})),
               HasSubstr("--set models.m.batchng.workers=4: "
                         "models[0].batchng: unknown key (allowed: name, path, "

@@ -374,6 +374,48 @@ TEST_F(CompiledModelTest, DynamicBatchRowsMatchBatchOne) {
   EXPECT_GT(MaxAbsDiff(Rows((*y7)[0], 0, 1), Rows((*y7)[0], 1, 1)), 1e-3);
 }
 
+// ---- Warm-up ----
+
+TEST(CompiledModelWarmUpTest, BuildsAPlanPerBatchSizeAndRunsAgreeWithAColdModel) {
+  auto cold = CompileBuilt(ConvGemmModel());
+  auto warm = CompileBuilt(ConvGemmModel());
+  ASSERT_TRUE(cold.ok() && warm.ok());
+  // Compile built batch 1 and 2 (to find the dynamic output dims): 3..8 are new.
+  absl::StatusOr<int> built = (*warm)->WarmUp(8);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(*built, 6);
+  EXPECT_EQ(*(*warm)->WarmUp(8), 0);  // all cached already
+  EXPECT_EQ(*(*warm)->WarmUp(10), 2);
+  for (int64_t n : {1, 5, 8, 10, 11}) {
+    const Tensor x = RandomTensor({n, 3, 8, 8}, 200 + static_cast<uint32_t>(n));
+    auto a = (*cold)->Run({{"x", x}});
+    auto b = (*warm)->Run({{"x", x}});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(MaxAbsDiff((*a)[0], (*b)[0]), 0.0) << "batch " << n;
+  }
+}
+
+TEST(CompiledModelWarmUpTest, StopsAtThePlanCacheCapacity) {
+  CompileOptions options;
+  options.max_cached_plans = 5;
+  auto model = CompileBuilt(ConvGemmModel(), options);
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(*(*model)->WarmUp(64), 3);  // 1 and 2 from Compile, then 3, 4, 5
+}
+
+TEST(CompiledModelWarmUpTest, LeavesModelsWithOtherDynamicDimsAlone) {
+  OnnxBuilder b(13);
+  b.Input("x", {-1, -1}).Node("Relu", {"x"}, {"y"}).Output("y");
+  auto model = CompileBuilt(b);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(*(*model)->WarmUp(16), 0);
+  OnnxBuilder fixed(13);
+  fixed.Input("x", {4, 3}).Node("Relu", {"x"}, {"y"}).Output("y");
+  model = CompileBuilt(fixed);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(*(*model)->WarmUp(16), 0);
+}
+
 // ---- Thread safety ----
 
 void CheckConcurrentRuns(const CompileOptions& options, int threads, int runs) {

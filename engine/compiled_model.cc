@@ -70,13 +70,21 @@ absl::StatusOr<int> CompiledModel::WarmUp(int64_t max_batch) const {
     return plans_.size();
   };
   const size_t before = cached();
-  for (int64_t batch = 2; batch <= max_batch && cached() < options_.max_cached_plans; ++batch) {
+  // Half the cache at most: the cache never evicts, and batch sizes beyond
+  // the warmed ones (larger client batches, or max_batch_size > 32) still
+  // need room to be cached when they first run.
+  const size_t limit = options_.max_cached_plans / 2;
+  for (int64_t batch = 2; batch <= max_batch && cached() < limit; ++batch) {
     std::vector<Shape> shapes;
     for (const auto& in : graph_.inputs) {
       shapes.push_back(in.shape);
       shapes.back()[0] = batch;
     }
-    RETURN_IF_ERROR(PlanFor(shapes).status());
+    absl::Status built = PlanFor(shapes).status();
+    if (!built.ok()) {
+      return absl::Status(built.code(),
+                          absl::StrCat("batch size ", batch, ": ", built.message()));
+    }
   }
   return static_cast<int>(cached() - before);
 }

@@ -49,8 +49,9 @@ class CompiledModel {
   // built by Compile), so that the first run at each size does not pay for
   // creating its oneDNN primitives (ResNet-18 w8a8: ~60 ms per size). Only
   // the first dim of each input may be dynamic; a model with other dynamic
-  // dims (e.g. sequence length) is left alone. Stops at the plan cache's
-  // capacity. Returns the number of plans built.
+  // dims (e.g. sequence length) is left alone. Fills at most half the plan
+  // cache (which never evicts), so larger batches can still be cached.
+  // Returns the number of plans built; an error names the batch size.
   absl::StatusOr<int> WarmUp(int64_t max_batch) const;
 
   // `inputs` by name → graph-input order; errors name the input.

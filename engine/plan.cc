@@ -312,7 +312,7 @@ absl::StatusOr<std::vector<Tensor>> Plan::Execute(std::vector<Tensor> inputs, Ru
     const auto step_start = profile ? Clock::now() : Clock::time_point();
     RETURN_IF_ERROR(RunGuarded(*step.kernel, *step.node, in, out, ctx));
     if (profile) {
-      profile->Record(step.node->name, step.node->op_type,
+      profile->Record(step.node, step.node->name, step.node->op_type,
                       std::chrono::duration<double, std::milli>(Clock::now() - step_start).count(),
                       [&] { return step.kernel->Info().impl; });
     }

@@ -13,7 +13,9 @@
 namespace qs {
 
 // Not thread-safe: one profile per sequence of runs. Layers are keyed by
-// node name (the importer names unnamed nodes uniquely).
+// their node (`key`, its address in the compiled graph), not by name: ONNX
+// does not require node names to be unique, and two layers of one name
+// would merge into one row.
 class RunProfile {
  public:
   struct Layer {
@@ -29,8 +31,9 @@ class RunProfile {
 
   // Adds one execution of a layer; `impl` is read only the first time.
   template <typename ImplFn>
-  void Record(const std::string& name, const std::string& op_type, double ms, ImplFn&& impl) {
-    auto [it, inserted] = index_.try_emplace(name, layers_.size());
+  void Record(const void* key, const std::string& name, const std::string& op_type, double ms,
+              ImplFn&& impl) {
+    auto [it, inserted] = index_.try_emplace(key, layers_.size());
     if (inserted) layers_.push_back({name, op_type, impl(), 0, 0});
     Layer& l = layers_[it->second];
     l.total_ms += ms;
@@ -51,7 +54,7 @@ class RunProfile {
 
  private:
   std::vector<Layer> layers_;
-  std::unordered_map<std::string, size_t> index_;
+  std::unordered_map<const void*, size_t> index_;
   int64_t runs_ = 0;
   double run_ms_ = 0;
 };

@@ -111,7 +111,7 @@ inline constexpr char kConfigLastReloadTimeHelp[] =
 // every scrape.
 inline constexpr char kActivationCacheIdle[] = "quantserve_activation_cache_idle_bytes";
 inline constexpr char kActivationCacheIdleHelp[] =
-    "Bytes of idle activation buffers kept for the next runs (server.activation_cache_mb caps it)";
+    "Bytes of idle activation and scratch buffers kept for the next runs (server.activation_cache_mb caps it)";
 inline constexpr char kActivationCacheRequests[] = "quantserve_activation_cache_requests_total";
 inline constexpr char kActivationCacheRequestsHelp[] =
     "Large activation buffers requested, by result: hit (an idle buffer reused) or miss "

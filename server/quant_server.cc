@@ -185,24 +185,21 @@ absl::Status QuantServer::SetUpMonitoring(const ModelConfig& mc, ServedModel& se
 namespace {
 
 // Plans for every batch size dynamic batching can form, built before the
-// model is published (see BatchingConfig::warm_up).
-absl::Status WarmUp(const ModelConfig& mc, const BuiltModel& built) {
-  for (const BuiltVariant& v : built.variants) {
-    const auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<int> plans = v.model->WarmUp(mc.batching.max_batch_size);
-    if (!plans.ok()) {
-      return absl::Status(plans.status().code(),
-                          absl::StrCat("model '", mc.name, "' variant '", v.report.name,
-                                       "': warming up batch sizes up to ",
-                                       mc.batching.max_batch_size, ": ",
-                                       plans.status().message()));
-    }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    spdlog::info("model {} variant {}: warmed up {} batch sizes in {:.2f}s", mc.name,
-                 v.report.name, *plans, seconds);
+// model is published (see BatchingConfig::warm_up). A size whose plan cannot
+// be built (e.g. its tensors exceed the engine's plan limits) stops the warm-up, not the
+// load: a batch of that size fails when it forms, as it would have anyway.
+void WarmUp(const ModelConfig& mc, const BuiltVariant& v) {
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<int> plans = v.model->WarmUp(mc.batching.max_batch_size);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!plans.ok()) {
+    spdlog::warn("model {} variant {}: warm-up stopped after {:.2f}s: {}", mc.name,
+                 v.report.name, seconds, plans.status().ToString());
+    return;
   }
-  return absl::OkStatus();
+  spdlog::info("model {} variant {}: warmed up {} batch sizes in {:.2f}s", mc.name,
+               v.report.name, *plans, seconds);
 }
 
 }  // namespace
@@ -218,9 +215,6 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
   ReturnFreedMemory();  // the build's transient buffers, kept resident by malloc otherwise
   if (!built_or.ok()) return built_or.status();
   BuiltModel built = *std::move(built_or);
-  if (mc.batching.max_batch_size > 1 && mc.batching.warm_up) {
-    RETURN_IF_ERROR(WarmUp(mc, built));
-  }
   auto served = std::make_shared<ServedModel>();
   served->built = std::move(built);
   served->default_variant = mc.default_variant;
@@ -240,7 +234,11 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
     served->batchers.push_back(std::make_shared<Batcher>(
         served->built.variants[i].model, batching,
         [metrics](const BatchEvent& e) { metrics->ObserveBatch(e); }));
+    if (mc.batching.warm_up && served->batchers.back()->batching()) {
+      WarmUp(mc, served->built.variants[i]);
+    }
   }
+  ReturnFreedMemory();  // the warm-up's transient buffers
   return served;
 }
 

@@ -149,9 +149,13 @@ TEST(BufferCacheTest, JunkFilledBuffersDoNotChangeAnswers) {
   auto clean = (*model)->Run({{"x", x}});
   ASSERT_TRUE(clean.ok()) << clean.status();
 
+  // A fresh model: the first one's pooled run context keeps its scratch
+  // buffers, which would not be junk-filled.
   BufferCache::Global().SetJunkFill(true);
-  auto first = (*model)->Run({{"x", x}});
-  auto second = (*model)->Run({{"x", x}});  // on recycled buffers
+  auto junk_model = CompileBuilt(JunkProbeModel());
+  ASSERT_TRUE(junk_model.ok()) << junk_model.status();
+  auto first = (*junk_model)->Run({{"x", x}});
+  auto second = (*junk_model)->Run({{"x", x}});  // on recycled buffers
   BufferCache::Global().SetJunkFill(false);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(second.ok()) << second.status();

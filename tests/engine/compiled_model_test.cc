@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "engine/run_profile.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/onnx_builder.h"
@@ -374,6 +375,30 @@ TEST_F(CompiledModelTest, DynamicBatchRowsMatchBatchOne) {
   EXPECT_GT(MaxAbsDiff(Rows((*y7)[0], 0, 1), Rows((*y7)[0], 1, 1)), 1e-3);
 }
 
+// ---- Profile ----
+
+TEST(CompiledModelProfileTest, LayersOfTheSameNameAreProfiledApart) {
+  OnnxBuilder b(13);
+  b.Input("x", {-1, 4})
+      .Node("Relu", {"x"}, {"r"}, {}, "same")
+      .Node("Sigmoid", {"r"}, {"y"}, {}, "same")
+      .Output("y");
+  auto model = CompileBuilt(b, NoOpt());
+  ASSERT_TRUE(model.ok()) << model.status();
+  RunProfile profile;
+  for (int i = 0; i < 3; ++i) {
+    auto y = (*model)->RunOrdered({RandomTensor({2, 4}, 7)}, nullptr, &profile);
+    ASSERT_TRUE(y.ok()) << y.status();
+  }
+  ASSERT_EQ(profile.layers().size(), 2u);
+  EXPECT_EQ(profile.layers()[0].op_type, "Relu");
+  EXPECT_EQ(profile.layers()[1].op_type, "Sigmoid");
+  for (const auto& layer : profile.layers()) {
+    EXPECT_EQ(layer.name, "same");
+    EXPECT_EQ(layer.calls, 3);
+  }
+}
+
 // ---- Warm-up ----
 
 TEST(CompiledModelWarmUpTest, BuildsAPlanPerBatchSizeAndRunsAgreeWithAColdModel) {
@@ -384,8 +409,12 @@ TEST(CompiledModelWarmUpTest, BuildsAPlanPerBatchSizeAndRunsAgreeWithAColdModel)
   absl::StatusOr<int> built = (*warm)->WarmUp(8);
   ASSERT_TRUE(built.ok()) << built.status();
   EXPECT_EQ(*built, 6);
-  EXPECT_EQ(*(*warm)->WarmUp(8), 0);  // all cached already
-  EXPECT_EQ(*(*warm)->WarmUp(10), 2);
+  built = (*warm)->WarmUp(8);  // all cached already
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(*built, 0);
+  built = (*warm)->WarmUp(10);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(*built, 2);
   for (int64_t n : {1, 5, 8, 10, 11}) {
     const Tensor x = RandomTensor({n, 3, 8, 8}, 200 + static_cast<uint32_t>(n));
     auto a = (*cold)->Run({{"x", x}});
@@ -395,12 +424,26 @@ TEST(CompiledModelWarmUpTest, BuildsAPlanPerBatchSizeAndRunsAgreeWithAColdModel)
   }
 }
 
-TEST(CompiledModelWarmUpTest, StopsAtThePlanCacheCapacity) {
+TEST(CompiledModelWarmUpTest, FillsAtMostHalfThePlanCache) {
   CompileOptions options;
-  options.max_cached_plans = 5;
+  options.max_cached_plans = 10;
   auto model = CompileBuilt(ConvGemmModel(), options);
   ASSERT_TRUE(model.ok());
-  EXPECT_EQ(*(*model)->WarmUp(64), 3);  // 1 and 2 from Compile, then 3, 4, 5
+  absl::StatusOr<int> built = (*model)->WarmUp(64);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(*built, 3);  // 1 and 2 from Compile, then 3, 4, 5
+}
+
+TEST(CompiledModelWarmUpTest, AnErrorNamesTheBatchSize) {
+  CompileOptions options;
+  // The largest value, the conv's [N,4,8,8] f32, takes 1 KiB per row: batch
+  // 5 is the first too large.
+  options.limits.max_tensor_bytes = 4 * 1024 + 1;
+  auto model = CompileBuilt(ConvGemmModel(), options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  absl::StatusOr<int> built = (*model)->WarmUp(8);
+  ASSERT_FALSE(built.ok());
+  EXPECT_THAT(std::string(built.status().message()), HasSubstr("batch size 5: "));
 }
 
 TEST(CompiledModelWarmUpTest, LeavesModelsWithOtherDynamicDimsAlone) {
@@ -408,12 +451,16 @@ TEST(CompiledModelWarmUpTest, LeavesModelsWithOtherDynamicDimsAlone) {
   b.Input("x", {-1, -1}).Node("Relu", {"x"}, {"y"}).Output("y");
   auto model = CompileBuilt(b);
   ASSERT_TRUE(model.ok()) << model.status();
-  EXPECT_EQ(*(*model)->WarmUp(16), 0);
+  absl::StatusOr<int> built = (*model)->WarmUp(16);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(*built, 0);
   OnnxBuilder fixed(13);
   fixed.Input("x", {4, 3}).Node("Relu", {"x"}, {"y"}).Output("y");
   model = CompileBuilt(fixed);
   ASSERT_TRUE(model.ok()) << model.status();
-  EXPECT_EQ(*(*model)->WarmUp(16), 0);
+  built = (*model)->WarmUp(16);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(*built, 0);
 }
 
 // ---- Thread safety ----

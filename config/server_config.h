@@ -87,10 +87,12 @@ struct BatchingConfig {
   // Batches (unbatched: requests) run concurrently; 0..64. 0 = automatic:
   // 1 when batching, else enough to fill the cores (cores / intra_op_threads).
   int workers = 0;
-  // Build the execution plans of every batch size up to max_batch_size (at
-  // most 64) at load, before the model is served: otherwise the first batch
-  // of each size waits for its oneDNN primitives (ResNet-18: ~60 ms).
-  bool warm_up = true;
+  // Build the execution plans of batch sizes up to max_batch_size (at most
+  // 32) at load, before the model is served: otherwise the first batch of
+  // each size waits for its oneDNN primitives (ResNet-18: ~60 ms). Off by
+  // default: each plan costs memory (its primitives' JIT code; MobileNetV2
+  // w8a8 ~3.5 MB per size) that a server only pays for the sizes that form.
+  bool warm_up = false;
   bool operator==(const BatchingConfig&) const = default;
 };
 

@@ -116,7 +116,7 @@ TEST_F(ServingConfigTest, Defaults) {
   EXPECT_EQ(b.max_queue_delay_us, 500);
   EXPECT_EQ(b.max_queue_rows, 1024);
   EXPECT_EQ(b.workers, 0);  // automatic
-  EXPECT_TRUE(b.warm_up);
+  EXPECT_FALSE(b.warm_up);
   // Default-constructed structs agree with the loaded defaults.
   EXPECT_EQ(ServerSection().max_tensor_elements, s.max_tensor_elements);
   EXPECT_EQ(BatchingConfig().max_queue_rows, b.max_queue_rows);
@@ -155,7 +155,7 @@ TEST_F(ServingConfigTest, ParsesEveryServingKey) {
           "  - name: m",
           "    path: model.onnx",
           "    batching: {max_batch_size: 32, max_queue_delay_us: 0,",
-          "               max_queue_rows: 64, workers: 4, warm_up: false}",
+          "               max_queue_rows: 64, workers: 4, warm_up: true}",
           "  - name: n",
           "    path: model.onnx",
           "    batching:",
@@ -180,13 +180,13 @@ TEST_F(ServingConfigTest, ParsesEveryServingKey) {
   EXPECT_EQ(m.max_queue_delay_us, 0);
   EXPECT_EQ(m.max_queue_rows, 64);
   EXPECT_EQ(m.workers, 4);
-  EXPECT_FALSE(m.warm_up);
+  EXPECT_TRUE(m.warm_up);
   const BatchingConfig& n = config->models[1].batching;
   EXPECT_EQ(n.max_batch_size, 4096);
   EXPECT_EQ(n.max_queue_delay_us, 1000000);
   EXPECT_EQ(n.max_queue_rows, 1 << 20);
   EXPECT_EQ(n.workers, 64);
-  EXPECT_TRUE(n.warm_up);
+  EXPECT_FALSE(n.warm_up);
 }
 
 TEST_F(ServingConfigTest, TlsWithoutClientCaIsServerOnly) {

@@ -6,6 +6,7 @@
 // for new input shapes (e.g. a new batch size) are built once and cached.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,7 +22,8 @@ namespace qs {
 struct CompileOptions {
   bool optimize = true;  // run graph passes (fusions, folding)
   PlanLimits limits;
-  // Plans cached per distinct input-shape set; more are built per run.
+  // Plans cached per distinct input-shape set; beyond it the least
+  // recently used plan is dropped (a run still holding it finishes with it).
   size_t max_cached_plans = 64;
   // oneDNN (OpenMP) threads per run; 0 = the OpenMP default (all cores).
   // With many concurrent runs on few cores, 1 avoids oversubscription.
@@ -50,7 +52,7 @@ class CompiledModel {
   // creating its oneDNN primitives (ResNet-18 w8a8: ~60 ms per size). Only
   // the first dim of each input may be dynamic; a model with other dynamic
   // dims (e.g. sequence length) is left alone. Fills at most half the plan
-  // cache (which never evicts), so larger batches can still be cached.
+  // cache, so larger batches can be cached without evicting warmed plans.
   // Returns the number of plans built; an error names the batch size.
   absl::StatusOr<int> WarmUp(int64_t max_batch) const;
 
@@ -64,6 +66,12 @@ class CompiledModel {
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
   // The batch-1 plan's layers and the oneDNN primitives that run them.
   std::vector<Plan::LayerInfo> Layers() const;
+  struct PlanCacheStats {
+    size_t cached = 0;  // plans in the cache now
+    uint64_t built = 0;  // plans built since Compile (including Compile's)
+  };
+  PlanCacheStats plan_cache_stats() const;
+
   // Bytes of constant weights as stored (after folding), plus parameters
   // kernels keep themselves (KernelInfo::weight_bytes, the ai.onnx.ml ops).
   int64_t weight_bytes() const;
@@ -80,7 +88,14 @@ class CompiledModel {
   dnnl::engine engine_;
   mutable WeightCache weights_;
   mutable std::mutex mu_;
-  mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans_;  // guarded by mu_
+  struct CachedPlan {
+    std::shared_ptr<const Plan> plan;
+    uint64_t last_used = 0;  // a tick of use_clock_
+  };
+  // Guarded by mu_.
+  mutable std::map<std::vector<Shape>, CachedPlan> plans_;
+  mutable uint64_t use_clock_ = 0;
+  mutable uint64_t plans_built_ = 0;
   mutable std::vector<std::unique_ptr<RunContext>> idle_contexts_;           // guarded by mu_
   std::shared_ptr<const Plan> batch1_plan_;  // set once in Compile
 };

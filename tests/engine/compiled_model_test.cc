@@ -399,6 +399,36 @@ TEST(CompiledModelProfileTest, LayersOfTheSameNameAreProfiledApart) {
   }
 }
 
+// ---- Plan cache ----
+
+TEST(CompiledModelPlanCacheTest, TheLeastRecentlyUsedPlanMakesRoom) {
+  CompileOptions options;
+  options.max_cached_plans = 3;
+  auto model = CompileBuilt(ConvGemmModel(), options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const CompiledModel& m = **model;
+  auto run = [&](int64_t n) {
+    auto y = m.Run({{"x", RandomTensor({n, 3, 8, 8}, 300 + static_cast<uint32_t>(n))}});
+    ASSERT_TRUE(y.ok()) << y.status();
+    ASSERT_EQ((*y)[0].shape(), (Shape{n, 10}));
+  };
+  // Compile built batch 1 and 2.
+  EXPECT_EQ(m.plan_cache_stats().built, 2u);
+  run(1);
+  run(3);  // full now: {1, 2, 3}
+  EXPECT_EQ(m.plan_cache_stats().built, 3u);
+  run(4);  // evicts 2, the least recently used
+  run(4);
+  run(3);
+  run(1);
+  EXPECT_EQ(m.plan_cache_stats().built, 4u);  // 4, 3 and 1 stayed cached
+  EXPECT_EQ(m.plan_cache_stats().cached, 3u);
+  run(2);  // built again, evicting 4
+  run(4);  // and 4 again, evicting 3
+  EXPECT_EQ(m.plan_cache_stats().built, 6u);
+  EXPECT_EQ(m.plan_cache_stats().cached, 3u);
+}
+
 // ---- Warm-up ----
 
 TEST(CompiledModelWarmUpTest, BuildsAPlanPerBatchSizeAndRunsAgreeWithAColdModel) {
@@ -510,7 +540,7 @@ TEST_F(CompiledModelTest, ConcurrentRunsMatchSingleThreadedReference) {
 
 TEST_F(CompiledModelTest, ConcurrentRunsWithoutPlanCache) {
   CompileOptions opts;
-  opts.max_cached_plans = 1;  // most runs build their own plan
+  opts.max_cached_plans = 1;  // most runs build their own plan and evict another
   CheckConcurrentRuns(opts, 8, 10);
 }
 

@@ -229,6 +229,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
                                  ? config_.server.intra_op_threads
                                  : UsableCores();
   RETURN_IF_ERROR(SetUpMonitoring(mc, *served));
+  bool warmed = false;
   for (size_t i = 0; i < served->built.variants.size(); ++i) {
     std::shared_ptr<VariantMetrics> metrics = served->metrics[i];
     served->batchers.push_back(std::make_shared<Batcher>(
@@ -236,9 +237,10 @@ absl::StatusOr<std::shared_ptr<ServedModel>> QuantServer::BuildServed(const Mode
         [metrics](const BatchEvent& e) { metrics->ObserveBatch(e); }));
     if (mc.batching.warm_up && served->batchers.back()->batching()) {
       WarmUp(mc, served->built.variants[i]);
+      warmed = true;
     }
   }
-  ReturnFreedMemory();  // the warm-up's transient buffers
+  if (warmed) ReturnFreedMemory();  // the warm-up's transient buffers
   return served;
 }
 
